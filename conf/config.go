@@ -1,0 +1,110 @@
+// Package conf owns StrataMail's configuration: one TOML file, decoded,
+// validated and turned into an immutable snapshot.
+//
+// A *Config is never modified after Load returns it. A reload builds a new
+// snapshot and swaps it in whole; every other package reads the snapshot it
+// was handed and never writes to it. conf imports none of our other
+// packages.
+package conf
+
+import "time"
+
+// Mode is a domain's delivery mode: what happens to mail accepted for it.
+type Mode string
+
+// The delivery modes.
+const (
+	// ModeBoth stores mail in the user's shadow mailbox and queues it
+	// for the primary.
+	ModeBoth Mode = "both"
+	// ModeRelay only queues mail for the primary.
+	ModeRelay Mode = "relay"
+	// ModeLocal only stores mail in the user's shadow mailbox.
+	ModeLocal Mode = "local"
+)
+
+// Stores reports whether mail for the mode goes into shadow mailboxes.
+func (m Mode) Stores() bool { return m == ModeBoth || m == ModeLocal }
+
+// Relays reports whether mail for the mode is queued for the primary.
+func (m Mode) Relays() bool { return m == ModeBoth || m == ModeRelay }
+
+// Config is a validated configuration snapshot.
+type Config struct {
+	// Path is the file the snapshot was read from.
+	Path string
+
+	Server Server
+	SMTP   SMTP
+	IMAP   IMAP
+	TLS    TLS
+
+	// Domains and Users are in file order.
+	Domains []*Domain
+	Users   []*User
+
+	domains map[string]*Domain // lower-case name → domain
+	addrs   map[string]*User   // lower-case address or alias → user
+}
+
+// Server holds the [server] table.
+type Server struct {
+	// Hostname names this server in the SMTP banner, EHLO and
+	// Received headers.
+	Hostname string
+	// DataDir holds the shadow mailboxes, the relay queue and state.
+	DataDir string
+	// RetryInterval is the time between delivery attempts to a primary.
+	RetryInterval time.Duration
+	// ProbeInterval is the time between probes of a down primary by
+	// the watcher that flushes the queue when it returns.
+	ProbeInterval time.Duration
+	// MaxMessageSize is the largest message accepted, in bytes.
+	MaxMessageSize int64
+	// MaxRecipients is the most recipients accepted per message.
+	MaxRecipients int
+}
+
+// SMTP holds the [smtp] table: the inbound (port 25) listener.
+type SMTP struct {
+	Listen []string
+}
+
+// IMAP holds the [imap] table.
+type IMAP struct {
+	Listen []string
+	// AllowInsecureAuth permits LOGIN without TLS. Check refuses it
+	// unless every IMAP listener is on a loopback address.
+	AllowInsecureAuth bool
+}
+
+// TLS holds the [tls] table: the certificate offered by STARTTLS.
+// Both fields are empty when TLS is not configured.
+type TLS struct {
+	Cert string
+	Key  string
+}
+
+// Domain is one [[domain]] entry: a customer domain we accept mail for.
+type Domain struct {
+	// Name is the domain, lower case, without a trailing dot.
+	Name string
+	Mode Mode
+	// Relay is the primary's host:port.
+	Relay string
+	// Monitor enables the watcher's probes of the relay host.
+	Monitor bool
+}
+
+// User is one [[user]] entry: a shadow mailbox and its login.
+type User struct {
+	// Address is the login name and the mailbox, lower case.
+	Address string
+	// PasswordHash is a bcrypt or $argon2id$ hash.
+	PasswordHash string
+	// Aliases are other addresses delivered to this user, lower case.
+	// They are not login names.
+	Aliases []string
+	// Domain is the user's domain entry.
+	Domain *Domain
+}
