@@ -4,10 +4,17 @@
 // A *Config is never modified after Load returns it. A reload builds a new
 // snapshot and swaps it in whole; every other package reads the snapshot it
 // was handed and never writes to it. conf imports none of our other
-// packages.
+// packages, opens no sockets and creates no files.
+//
+// Load reports every problem of a file at once, each on a line of its
+// own as FILE:LINE: KEY: what is wrong, where KEY is a path such as
+// domain[1].mode (arrays counted from 0). Unknown keys are errors.
 package conf
 
-import "time"
+import (
+	"crypto/tls"
+	"time"
+)
 
 // Mode is a domain's delivery mode: what happens to mail accepted for it.
 type Mode string
@@ -45,6 +52,7 @@ type Config struct {
 
 	domains map[string]*Domain // lower-case name → domain
 	addrs   map[string]*User   // lower-case address or alias → user
+	users   map[string]*User   // lower-case address → user (logins)
 }
 
 // Server holds the [server] table.
@@ -67,13 +75,17 @@ type Server struct {
 
 // SMTP holds the [smtp] table: the inbound (port 25) listener.
 type SMTP struct {
+	// Listen is the host:port addresses to accept SMTP on; never
+	// empty.
 	Listen []string
 }
 
 // IMAP holds the [imap] table.
 type IMAP struct {
+	// Listen is the host:port addresses to serve IMAP on; empty
+	// when IMAP is off.
 	Listen []string
-	// AllowInsecureAuth permits LOGIN without TLS. Check refuses it
+	// AllowInsecureAuth permits LOGIN without TLS. Load refuses it
 	// unless every IMAP listener is on a loopback address.
 	AllowInsecureAuth bool
 }
@@ -83,6 +95,9 @@ type IMAP struct {
 type TLS struct {
 	Cert string
 	Key  string
+	// Certificate is the pair, loaded from Cert and Key with the
+	// file; nil when TLS is not configured.
+	Certificate *tls.Certificate
 }
 
 // Domain is one [[domain]] entry: a customer domain we accept mail for.
@@ -90,7 +105,8 @@ type Domain struct {
 	// Name is the domain, lower case, without a trailing dot.
 	Name string
 	Mode Mode
-	// Relay is the primary's host:port.
+	// Relay is the primary's host:port; it may be empty in mode
+	// local.
 	Relay string
 	// Monitor enables the watcher's probes of the relay host.
 	Monitor bool

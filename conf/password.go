@@ -52,7 +52,9 @@ func VerifyHash(hash, password string) bool {
 // understands, so that a typo in the file is reported at load time.
 func checkHashSyntax(hash string) error {
 	if strings.HasPrefix(hash, "$argon2id$") {
-		_, err := verifyArgon2id(hash, "")
+		// Only parse: computing the hash here would make every load
+		// of the file pay (or a bad file choose) its memory and time.
+		_, err := parseArgon2id(hash)
 		return err
 	}
 	if _, err := bcrypt.Cost([]byte(hash)); err != nil {
@@ -77,34 +79,51 @@ func HashArgon2id(password string) (string, error) {
 		b64.EncodeToString(key)), nil
 }
 
+// argon2Params are the parts of a PHC argon2id hash.
+type argon2Params struct {
+	m, t       uint32
+	p          uint8
+	salt, want []byte
+}
+
 // verifyArgon2id parses a PHC argon2id hash and compares password with
 // it in constant time.
 func verifyArgon2id(hash, password string) (bool, error) {
+	a, err := parseArgon2id(hash)
+	if err != nil {
+		return false, err
+	}
+	got := argon2.IDKey([]byte(password), a.salt, a.t, a.m, a.p,
+		uint32(len(a.want)))
+	return subtle.ConstantTimeCompare(got, a.want) == 1, nil
+}
+
+// parseArgon2id splits a PHC argon2id hash into its parts and checks
+// them, without computing anything.
+func parseArgon2id(hash string) (*argon2Params, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errors.New("malformed $argon2id$ hash")
+		return nil, errors.New("malformed $argon2id$ hash")
 	}
 	var v int
-	var m, t uint32
-	var p uint8
+	var a argon2Params
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &v); err != nil ||
 		v != argon2.Version {
-		return false, errors.New("unsupported argon2id version")
+		return nil, errors.New("unsupported argon2id version")
 	}
-	_, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p)
-	if err != nil || m == 0 || m > 1<<22 || t == 0 || t > 64 || p == 0 {
-		return false, errors.New("bad argon2id parameters")
+	_, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &a.m, &a.t, &a.p)
+	if err != nil || a.m == 0 || a.m > 1<<22 || a.t == 0 || a.t > 64 ||
+		a.p == 0 {
+		return nil, errors.New("bad argon2id parameters")
 	}
 	b64 := base64.RawStdEncoding
-	salt, err := b64.DecodeString(parts[4])
-	if err != nil || len(salt) < 8 {
-		return false, errors.New("bad argon2id salt")
+	a.salt, err = b64.DecodeString(parts[4])
+	if err != nil || len(a.salt) < 8 {
+		return nil, errors.New("bad argon2id salt")
 	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) < 16 || len(want) > 64 {
-		return false, errors.New("bad argon2id key")
+	a.want, err = b64.DecodeString(parts[5])
+	if err != nil || len(a.want) < 16 || len(a.want) > 64 {
+		return nil, errors.New("bad argon2id key")
 	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p,
-		uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	return &a, nil
 }

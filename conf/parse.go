@@ -1,0 +1,120 @@
+package conf
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load reads the configuration file at path and returns its validated
+// snapshot. A file that cannot be read gives the error of os.ReadFile;
+// an invalid one gives Errors, with every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates data, a configuration file named name,
+// which the errors and Config.Path carry. It returns either a complete
+// snapshot or nil and Errors: never a half-built Config.
+func Parse(name string, data []byte) (*Config, error) {
+	var doc map[string]any
+	if _, err := toml.Decode(string(data), &doc); err != nil {
+		return nil, Errors{syntaxError(name, err)}
+	}
+	p := &parser{file: name, lines: scanLines(string(data))}
+	c := p.config(doc)
+	if len(p.errs) > 0 {
+		sortErrors(p.errs)
+		return nil, p.errs
+	}
+	c.Path = name
+	return c, nil
+}
+
+// syntaxError turns the decoder's error into an *Error.
+func syntaxError(name string, err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return &Error{File: name, Line: pe.Position.Line,
+			Msg: "syntax error: " + pe.Message}
+	}
+	return &Error{File: name, Msg: err.Error()}
+}
+
+// parser builds a Config from a decoded document, collecting errors.
+//
+// The document is decoded into maps, not structs: BurntSushi/toml
+// matches struct fields ignoring case (Data_Dir would fill data_dir,
+// unseen by MetaData.Undecoded) and stops at the first value of a wrong
+// type, while conf wants every problem, each with its line. So the
+// schema below is checked by hand, key by key.
+type parser struct {
+	file  string
+	lines keyLines
+	errs  Errors
+}
+
+// errorf records a problem with the key at path.
+func (p *parser) errorf(path, format string, args ...any) {
+	p.errs = append(p.errs, &Error{File: p.file,
+		Line: p.lines.line(path), Key: path,
+		Msg: fmt.Sprintf(format, args...)})
+}
+
+// The top-level tables and the keys each one takes.
+var schema = map[string][]string{
+	"server": {"hostname", "data_dir", "retry_interval",
+		"probe_interval", "max_message_size", "max_recipients"},
+	"smtp":   {"listen"},
+	"imap":   {"listen", "allow_insecure_auth"},
+	"tls":    {"cert", "key"},
+	"domain": {"name", "mode", "relay", "monitor"},
+	"user":   {"address", "password", "aliases"},
+}
+
+// config checks each table of doc in turn.
+func (p *parser) config(doc map[string]any) *Config {
+	p.unknownKeys("", doc, tableNames())
+	c := &Config{}
+	if t := p.table(doc, "server"); t != nil || doc["server"] == nil {
+		c.Server = p.server(t)
+	}
+	c.SMTP = p.smtp(p.table(doc, "smtp"))
+	c.IMAP = p.imap(p.table(doc, "imap"), c.SMTP.Listen)
+	c.TLS = p.tls(p.table(doc, "tls"))
+	p.domains(c, p.array(doc, "domain"))
+	p.users(c, p.array(doc, "user"))
+	return c
+}
+
+func tableNames() []string {
+	names := make([]string, 0, len(schema))
+	for n := range schema {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Defaults of the keys that may be left out.
+const (
+	// DefaultRetryInterval is server.retry_interval's default.
+	DefaultRetryInterval = 5 * time.Minute
+	// DefaultProbeInterval is server.probe_interval's default.
+	DefaultProbeInterval = 30 * time.Second
+	// DefaultMaxMessageSize is server.max_message_size's: 25MiB.
+	DefaultMaxMessageSize = 25 << 20
+	// DefaultMaxRecipients is server.max_recipients's default, the
+	// least RFC 5321 §4.5.3.1.8 lets a server accept.
+	DefaultMaxRecipients = 100
+	// DefaultSMTPListen is the one address of smtp.listen's default.
+	DefaultSMTPListen = "0.0.0.0:25"
+	// DefaultIMAPListen is the one address of imap.listen's default.
+	DefaultIMAPListen = "0.0.0.0:143"
+)

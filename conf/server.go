@@ -1,0 +1,171 @@
+package conf
+
+import (
+	"crypto/tls"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// server checks the [server] table t, which may be nil.
+func (p *parser) server(t map[string]any) Server {
+	const path = "server"
+	s := Server{
+		Hostname: p.hostname(t),
+		RetryInterval: p.duration(t, path, "retry_interval",
+			DefaultRetryInterval),
+		ProbeInterval: p.duration(t, path, "probe_interval",
+			DefaultProbeInterval),
+		MaxMessageSize: p.size(t, path, "max_message_size",
+			DefaultMaxMessageSize),
+		MaxRecipients: DefaultMaxRecipients,
+	}
+	dir, ok := p.needString(t, path, "data_dir",
+		"set it to the directory for the shadow mailboxes "+
+			"and the queue")
+	if ok {
+		s.DataDir = filepath.Clean(dir)
+	}
+	if n, ok := p.getInt(t, path, "max_recipients"); ok {
+		if n < 1 || n > math.MaxInt32 {
+			p.errorf("server.max_recipients", "%d must be from 1 "+
+				"to %d", n, math.MaxInt32)
+		}
+		s.MaxRecipients = int(n)
+	}
+	return s
+}
+
+// hostname returns server.hostname, or the system's host name.
+func (p *parser) hostname(t map[string]any) string {
+	const key = "server.hostname"
+	h, ok := p.getString(t, "server", "hostname")
+	if !ok {
+		if _, given := t["hostname"]; given {
+			return ""
+		}
+		// TODO: check the system's name too; it may be a bare
+		// container id that no one can resolve.
+		name, err := os.Hostname()
+		if err != nil || name == "" {
+			p.errorf(key, "not set, and the system's host name is "+
+				"unknown (%v); set it", err)
+		}
+		return name
+	}
+	if err := checkDomain(strings.ToLower(h)); err != nil {
+		p.errorf(key, "%s", err)
+	}
+	return h
+}
+
+// smtp checks the [smtp] table t, which may be nil.
+func (p *parser) smtp(t map[string]any) SMTP {
+	listen := p.listen(t, "smtp", DefaultSMTPListen, "25")
+	if listen != nil && len(listen) == 0 {
+		p.errorf("smtp.listen", "is empty; a backup MX must accept "+
+			"SMTP")
+	}
+	return SMTP{Listen: listen}
+}
+
+// imap checks the [imap] table t, which may be nil. An empty listen
+// array is allowed: it turns IMAP off. smtp is the SMTP listen array,
+// which must not share an address with IMAP.
+func (p *parser) imap(t map[string]any, smtp []string) IMAP {
+	const path = "imap"
+	c := IMAP{Listen: p.listen(t, path, DefaultIMAPListen, "143")}
+	for i, a := range c.Listen {
+		if used(smtp, a) {
+			p.errorf(indexKey("imap.listen", i), "%q is also in "+
+				"smtp.listen", a)
+		}
+	}
+	c.AllowInsecureAuth, _ = p.getBool(t, path, "allow_insecure_auth")
+	if !c.AllowInsecureAuth {
+		return c
+	}
+	for _, a := range c.Listen {
+		if !isLoopback(a) {
+			p.errorf("imap.allow_insecure_auth", "true sends "+
+				"passwords in clear text, so every imap.listen "+
+				"address must be on loopback; %q is not", a)
+			break
+		}
+	}
+	return c
+}
+
+// listen returns the checked listen array of the table at path, or
+// def when it has none, or nil after an error.
+func (p *parser) listen(t map[string]any, path, def, port string) []string {
+	addrs, ok := p.getStrings(t, path, "listen")
+	if !ok {
+		if _, given := t["listen"]; given {
+			return nil
+		}
+		return []string{def}
+	}
+	key := joinKey(path, "listen")
+	for i, a := range addrs {
+		if err := checkHostPort(a, port, true); err != nil {
+			p.errorf(indexKey(key, i), "%s", err)
+		} else if used(addrs[:i], a) {
+			p.errorf(indexKey(key, i), "%q is listed twice", a)
+		}
+	}
+	return addrs
+}
+
+// used reports whether addr, which is not on port 0, is in addrs.
+func used(addrs []string, addr string) bool {
+	return !strings.HasSuffix(addr, ":0") && slices.Contains(addrs, addr)
+}
+
+// isLoopback reports whether the listen address a (host:port) is on
+// loopback: 127.0.0.0/8, ::1 or localhost.
+func isLoopback(a string) bool {
+	host := a
+	if i := strings.LastIndexByte(a, ':'); i >= 0 {
+		host = strings.Trim(a[:i], "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// tls checks the [tls] table t, which may be nil, and loads the pair.
+func (p *parser) tls(t map[string]any) TLS {
+	c := TLS{}
+	cert, certOK := p.getString(t, "tls", "cert")
+	key, keyOK := p.getString(t, "tls", "key")
+	if badType(t, "cert", certOK) || badType(t, "key", keyOK) {
+		return c
+	}
+	switch {
+	case cert == "" && key == "":
+	case cert == "":
+		p.errorf("tls.cert", "missing; key is set, so cert must be too")
+	case key == "":
+		p.errorf("tls.key", "missing; cert is set, so key must be too")
+	default:
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			p.errorf("tls.cert", "cannot load the pair: %v", err)
+			return c
+		}
+		c.Cert, c.Key, c.Certificate = cert, key, &pair
+	}
+	return c
+}
+
+// badType reports whether key is in t but a getter refused its value.
+func badType(t map[string]any, key string, ok bool) bool {
+	_, given := t[key]
+	return given && !ok
+}
