@@ -136,7 +136,7 @@ var (
 // The S= field lets readers learn the size without a stat.
 func UniqueName(size int64) string {
 	now := time.Now()
-	return fmt.Sprintf("%d.M%dP%dQ%d.%s,S=%d", now.Unix(),
+	return fmt.Sprintf("%d.M%06dP%dQ%d.%s,S=%d", now.Unix(),
 		now.Nanosecond()/1000, os.Getpid(), uniqSeq.Add(1), hostname, size)
 }
 

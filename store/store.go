@@ -6,6 +6,13 @@
 // it into every recipient's new/ directory (and, through relayq, into the
 // relay queue). A message file is never modified in place: the links share
 // one inode. store imports none of our other packages.
+//
+// For IMAP, store keeps a persistent UID list per folder (UIDListFile),
+// the subscriptions file, and one shared in-memory Folder per folder
+// directory whose lock serialises every change; observers (imapd's
+// trackers) learn of changes under that lock. store never speaks a
+// protocol, never parses message contents and never edits a message
+// file: flags live in file names, changes are renames and links.
 package store
 
 import (
@@ -14,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -22,6 +30,9 @@ type Store struct {
 	dataDir  string
 	mailDir  string // <data_dir>/mail
 	spoolDir string // <data_dir>/tmp
+
+	mu      sync.Mutex         // guards folders; taken before Folder.mu
+	folders map[string]*Folder // folder directory → shared state
 }
 
 // Open prepares dataDir for use: it creates the mail and spool folders
