@@ -1,0 +1,331 @@
+package relayq
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/stratamail/continuity/conf"
+)
+
+// fakeClock is a Clock the test moves by hand.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+}
+
+type waiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
+	return ch
+}
+
+// Advance moves the clock on by d and fires the timers that are due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	keep := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			keep = append(keep, w)
+		} else {
+			w.ch <- c.now
+		}
+	}
+	c.waiters = keep
+}
+
+// env is a queue under test with its spool folder and configuration.
+type env struct {
+	t     *testing.T
+	spool string
+	qdir  string
+	q     *Queue
+	cfg   atomic.Pointer[conf.Config]
+	clock Clock
+	seq   int
+}
+
+// newEnv opens a queue whose domain example.test relays to relay.
+func newEnv(t *testing.T, relay string, clock Clock) *env {
+	t.Helper()
+	dir := t.TempDir()
+	e := &env{t: t, spool: filepath.Join(dir, "tmp"),
+		qdir: filepath.Join(dir, "queue"), clock: clock}
+	if err := os.Mkdir(e.spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.setRelay(relay, 5*time.Minute, 30*time.Second)
+	e.q = e.open()
+	return e
+}
+
+func (e *env) open() *Queue {
+	e.t.Helper()
+	q, err := Open(e.qdir, Options{
+		Config: e.cfg.Load, Logger: testLogger(e.t), Clock: e.clock,
+		DialTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second,
+		DataTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return q
+}
+
+func (e *env) setRelay(relay string, retry, probe time.Duration) {
+	cfg := &conf.Config{
+		Server: conf.Server{Hostname: "mx.test.invalid",
+			RetryInterval: retry, ProbeInterval: probe},
+		Domains: []*conf.Domain{{Name: "example.test",
+			Mode: conf.ModeBoth, Relay: relay, Monitor: true}},
+	}
+	e.cfg.Store(cfg)
+}
+
+// spoolFile writes a committed spool file with body and returns its path.
+func (e *env) spoolFile(body string) string {
+	e.t.Helper()
+	e.seq++
+	p := filepath.Join(e.spool, fmt.Sprintf("%d.spool", e.seq))
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// enqueue spools body and queues it, failing the test on error.
+func (e *env) enqueue(body, from string, rcpts ...string) string {
+	e.t.Helper()
+	id, err := e.q.Enqueue(e.spoolFile(body), "example.test", from, rcpts)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return id
+}
+
+// run starts the queue's Run and stops it at the end of the test.
+func (e *env) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.q.Run(ctx) }()
+	e.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// entry returns the entry id as the running queue knows it.
+func (e *env) entry(id string) (Entry, bool) {
+	es, _ := e.q.List("")
+	for _, x := range es {
+		if x.ID == id {
+			return x, true
+		}
+	}
+	return Entry{}, false
+}
+
+// waitFor polls cond until it holds or 10 s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t},
+		&slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
+
+// freeAddr returns a loopback address where nothing listens.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// primary is a go-smtp server standing in for a customer's server.
+type primary struct {
+	addr string
+	srv  *smtp.Server
+
+	mu       sync.Mutex
+	msgs     []gotMsg
+	sessions int
+	refuse   map[string]*smtp.SMTPError // RCPT replies by address
+}
+
+// gotMsg is one message the primary received.
+type gotMsg struct {
+	from, helo string
+	to         []string
+	data       []byte
+	tls        bool
+}
+
+// startPrimary serves on addr ("127.0.0.1:0" for any port).
+func startPrimary(t *testing.T, addr string, tlsCfg *tls.Config) *primary {
+	t.Helper()
+	p := &primary{refuse: map[string]*smtp.SMTPError{}}
+	p.srv = smtp.NewServer(smtp.BackendFunc(p.newSession))
+	p.srv.Domain = "primary.test"
+	p.srv.TLSConfig = tlsCfg
+	p.srv.ReadTimeout = 10 * time.Second
+	p.srv.WriteTimeout = 10 * time.Second
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = l.Addr().String()
+	go p.srv.Serve(l)
+	t.Cleanup(func() { p.srv.Close() })
+	return p
+}
+
+func (p *primary) setRefuse(addr string, se *smtp.SMTPError) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if se == nil {
+		delete(p.refuse, addr)
+	} else {
+		p.refuse[addr] = se
+	}
+}
+
+func (p *primary) received() []gotMsg {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]gotMsg(nil), p.msgs...)
+}
+
+func (p *primary) sessionCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sessions
+}
+
+func (p *primary) newSession(c *smtp.Conn) (smtp.Session, error) {
+	p.mu.Lock()
+	p.sessions++
+	p.mu.Unlock()
+	return &primarySession{p: p, c: c}, nil
+}
+
+type primarySession struct {
+	p   *primary
+	c   *smtp.Conn
+	msg gotMsg
+}
+
+func (s *primarySession) Mail(from string, _ *smtp.MailOptions) error {
+	_, isTLS := s.c.TLSConnectionState()
+	s.msg = gotMsg{from: from, helo: s.c.Hostname(), tls: isTLS}
+	return nil
+}
+
+func (s *primarySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.p.mu.Lock()
+	se := s.p.refuse[to]
+	s.p.mu.Unlock()
+	if se != nil {
+		return se
+	}
+	s.msg.to = append(s.msg.to, to)
+	return nil
+}
+
+func (s *primarySession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.msg.data = b
+	s.p.mu.Lock()
+	s.p.msgs = append(s.p.msgs, s.msg)
+	s.p.mu.Unlock()
+	return nil
+}
+
+func (s *primarySession) Reset()        { s.msg = gotMsg{} }
+func (s *primarySession) Logout() error { return nil }
+
+// selfSigned returns a TLS config with a throwaway certificate.
+func selfSigned(t *testing.T) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		DNSNames:     []string{"primary.test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl,
+		&key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
+}
