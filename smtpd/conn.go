@@ -1,0 +1,142 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// trackedConn is a client connection as the server accepted it. It
+// carries the connection id, lets Close reach every connection, and
+// implements the deadline handling go-smtp lacks: go-smtp sets one read
+// deadline per command line, so the whole DATA transfer would have to
+// fit in one ReadTimeout. While a transfer is running (dataMode), every
+// read extends the deadline instead.
+type trackedConn struct {
+	net.Conn
+	id  string
+	srv *Server
+
+	// dataMode is set by a DATA/BDAT body read and cleared when
+	// go-smtp sets the next command deadline.
+	dataMode  atomic.Bool
+	dataStart atomic.Int64 // unix nanoseconds
+
+	// closeAfterWrite makes the next reply the last: the connection
+	// closes once it is written.
+	closeAfterWrite atomic.Bool
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Read reads from the client, extending the deadline first while a
+// message body is being transferred.
+func (c *trackedConn) Read(p []byte) (int, error) {
+	if c.dataMode.Load() {
+		c.Conn.SetReadDeadline(c.dataDeadline())
+	}
+	return c.Conn.Read(p)
+}
+
+// SetReadDeadline is how go-smtp starts waiting for a command line; it
+// ends data mode.
+func (c *trackedConn) SetReadDeadline(t time.Time) error {
+	c.dataMode.Store(false)
+	return c.Conn.SetReadDeadline(t)
+}
+
+// Write writes a reply, and closes the connection after it when
+// closeAfterWrite is set.
+func (c *trackedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if c.closeAfterWrite.Load() {
+		c.Close()
+	}
+	return n, err
+}
+
+// Close closes the connection once and forgets it.
+func (c *trackedConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.closeErr = c.Conn.Close()
+		c.srv.untrack(c)
+	})
+	return c.closeErr
+}
+
+// beginData enters data mode: from now on each read extends the
+// deadline by the data read timeout, up to the total data time limit
+// counted from the first read of the transfer.
+func (c *trackedConn) beginData() {
+	if c.dataMode.CompareAndSwap(false, true) {
+		c.dataStart.Store(time.Now().UnixNano())
+	}
+}
+
+// dataDeadline returns the read deadline for the next read of a body.
+func (c *trackedConn) dataDeadline() time.Time {
+	now := time.Now()
+	d := now.Add(c.srv.tune.dataReadTimeout)
+	end := time.Unix(0, c.dataStart.Load()).Add(c.srv.tune.dataTotal)
+	if end.Before(d) {
+		return end
+	}
+	return d
+}
+
+// tracked returns the trackedConn under nc, which is either one or a
+// TLS connection over one after STARTTLS.
+func tracked(nc net.Conn) *trackedConn {
+	if t, ok := nc.(*tls.Conn); ok {
+		nc = t.NetConn()
+	}
+	tc, _ := nc.(*trackedConn)
+	return tc
+}
+
+// chanListener hands accepted connections to one go-smtp server: the
+// one built for the configuration snapshot current when each arrived.
+type chanListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newChanListener(addr net.Addr) *chanListener {
+	return &chanListener{addr: addr, ch: make(chan net.Conn),
+		done: make(chan struct{})}
+}
+
+// Accept returns the next connection pushed, or net.ErrClosed.
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// push hands c to Accept; false means the listener was closed first.
+// The channel is unbuffered, so a pushed connection is never stranded.
+func (l *chanListener) push(c net.Conn) bool {
+	select {
+	case l.ch <- c:
+		return true
+	case <-l.done:
+		return false
+	}
+}
+
+// Close stops Accept.
+func (l *chanListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+// Addr returns the address of the first real listener.
+func (l *chanListener) Addr() net.Addr { return l.addr }

@@ -1,0 +1,278 @@
+package smtpd
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/stratamail/continuity/store"
+)
+
+// Data receives the message and makes it durable everywhere it belongs
+// before answering 250 (RFC 5321 §4.1.1.4, §6.1: once the 250 is sent,
+// the message is ours). Any failure undoes what was done and answers
+// with a temporary error, so the client keeps the message and retries.
+func (s *session) Data(r io.Reader) (err error) {
+	defer s.recoverTo(&err, "DATA")
+	t := s.claimTxn()
+	if !s.srv.enter() {
+		s.logTxn(t, outcome{reply: replyShutdown,
+			reason: "server closing"})
+		return replyShutdown
+	}
+	defer s.srv.leave()
+	o := s.intake(t, r)
+	s.logTxn(t, o)
+	return o.reply
+}
+
+// intake runs the transaction's steps in order; each failure returns
+// early and the deferred unwind takes back every link made.
+func (s *session) intake(t *txn, r io.Reader) (o outcome) {
+	o.id = newID()
+	st := s.srv.opts.Store
+
+	// Open a spool file: the message is written once, there.
+	sp, err := st.NewSpool()
+	if err != nil {
+		return failed(o, err)
+	}
+	var d *store.Delivery
+	done := false
+	defer func() {
+		if !done {
+			s.unwind(sp, d, o.queueIDs)
+			o.queueIDs = nil
+		}
+	}()
+
+	// Receive the body behind our Received header, and fsync it.
+	if o = s.receive(sp, t, r, o); o.reply != nil {
+		return o
+	}
+	o.size = sp.Size()
+	if err := sp.Commit(); err != nil {
+		return failed(o, err)
+	}
+
+	// Link it into every local recipient's new/, once per user.
+	if addrs := t.localAddrs(); len(addrs) > 0 {
+		if d, err = st.DeliverNew(sp, addrs); err != nil {
+			return failed(o, err)
+		}
+	}
+
+	// Queue it for each primary: one entry per domain.
+	for _, g := range t.relayGroups() {
+		id, err := s.srv.opts.Queue.Enqueue(sp.Path(), g.domain,
+			quoteAddr(t.from), g.rcpts)
+		if err != nil {
+			return failed(o, err)
+		}
+		o.queueIDs = append(o.queueIDs, id)
+	}
+
+	// Every link holds the data now; the spool name can go.
+	done = true
+	if err := sp.Discard(); err != nil {
+		// Harmless: the spool is swept at start.
+		s.log.Warn("spool file not removed", "id", o.id, "err", err)
+	}
+	o.reply = replyAccepted(o.id, o.queueIDs)
+	return o
+}
+
+// failed records a failure of ours: the client gets a temporary error,
+// the log the detail.
+func failed(o outcome, err error) outcome {
+	o.reply, o.reason, o.err = replyTempFail, "intake failed", err
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		o.reply = replyDiskFull
+	}
+	return o
+}
+
+// unwind takes back a failed intake: queue entries, Maildir links and
+// the spool file. Its own failures can only be logged.
+func (s *session) unwind(sp *store.Spool, d *store.Delivery,
+	queueIDs []string) {
+	for _, id := range queueIDs {
+		if err := s.srv.opts.Queue.Cancel(id); err != nil {
+			s.log.Error("cannot cancel queue entry of a failed "+
+				"intake", "queue", id, "err", err)
+		}
+	}
+	if d != nil {
+		if err := d.Undo(); err != nil {
+			s.log.Error("cannot undo delivery of a failed intake",
+				"err", err)
+		}
+	}
+	if err := sp.Discard(); err != nil {
+		s.log.Warn("spool file not removed", "err", err)
+	}
+}
+
+// receive writes the Received header and the body into sp. A refusal
+// of the message or a failure sets o.reply.
+func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
+	o outcome) outcome {
+	w := bufio.NewWriterSize(sp, 64<<10)
+	w.Write(received(s.trace(t, o.id)))
+	body := bodyChecker{max: s.cfg.Server.MaxMessageSize}
+	buf := make([]byte, 32<<10)
+	src := dataReader{r: r, tc: s.tc}
+	for {
+		n, rerr := src.Read(buf)
+		if reply, why := body.check(buf[:n]); reply != nil {
+			o.reply, o.reason = reply, why
+			return o
+		}
+		if _, err := w.Write(buf[:n]); err != nil {
+			return failed(o, err)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			o.reply, o.reason, o.err = s.readFailure(rerr)
+			return o
+		}
+	}
+	if reply, why := body.end(); reply != nil {
+		o.reply, o.reason = reply, why
+		return o
+	}
+	if err := w.Flush(); err != nil {
+		return failed(o, err)
+	}
+	return o
+}
+
+// readFailure maps an error reading the body to the reply. Whatever
+// was read is never stored.
+func (s *session) readFailure(err error) (*smtp.SMTPError, string,
+	error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, smtp.ErrDataTooLarge):
+		return replyTooBig, "over max_message_size", nil
+	case errors.Is(err, smtp.ErrTooLongLine):
+		return replyLineTooLong, "line too long", nil
+	case errors.As(err, &ne) && ne.Timeout():
+		// go-smtp would read the rest of the body as commands:
+		// close after the reply, and make its draining read fail
+		// at once instead of extending the deadline again.
+		if s.tc != nil {
+			s.tc.closeAfterWrite.Store(true)
+			s.tc.dataMode.Store(false)
+		}
+		return replyTimeout, "timeout during data", err
+	}
+	return replyConnError, "data transfer cut short", err
+}
+
+// trace gathers what the Received header of t records.
+func (s *session) trace(t *txn, id string) trace {
+	tr := trace{helo: t.helo, remote: s.remote, tls: s.tls,
+		utf8: t.utf8, host: s.cfg.Server.Hostname, id: id,
+		when: time.Now()}
+	if len(t.rcpts) == 1 {
+		tr.rcpt = quoteAddr(t.rcpts[0].addr)
+	}
+	return tr
+}
+
+// dataReader reads a message body, keeping the connection in data mode
+// so that each read extends the deadline (see trackedConn).
+type dataReader struct {
+	r  io.Reader
+	tc *trackedConn
+}
+
+func (d dataReader) Read(p []byte) (int, error) {
+	if d.tc != nil {
+		d.tc.beginData()
+	}
+	return d.r.Read(p)
+}
+
+// bodyChecker watches a body as it streams by: its size against max
+// (0: no limit), and line endings. Only CRLF may end a line (RFC 5321
+// §2.3.8); a bare CR or LF is refused (see replyBareLF).
+type bodyChecker struct {
+	max    int64
+	size   int64
+	prevCR bool
+}
+
+// check inspects the next piece of the body.
+func (b *bodyChecker) check(p []byte) (*smtp.SMTPError, string) {
+	b.size += int64(len(p))
+	if b.max > 0 && b.size > b.max {
+		return replyTooBig, "over max_message_size"
+	}
+	for _, c := range p {
+		switch {
+		case b.prevCR && c != '\n':
+			return replyBareLF, "bare CR in body"
+		case !b.prevCR && c == '\n':
+			return replyBareLF, "bare LF in body"
+		}
+		b.prevCR = c == '\r'
+	}
+	return nil, ""
+}
+
+// end checks the end of the body: a final CR is a bare one.
+func (b *bodyChecker) end() (*smtp.SMTPError, string) {
+	if b.prevCR {
+		return replyBareLF, "bare CR at end of body"
+	}
+	return nil, ""
+}
+
+// localAddrs returns the primary address of every user with a shadow
+// mailbox among t's recipients, once each: an alias and its user's own
+// address, both given, still make one delivery.
+func (t *txn) localAddrs() []string {
+	var out []string
+	for _, r := range t.rcpts {
+		if r.user != nil && !slices.Contains(out, r.user.Address) {
+			out = append(out, r.user.Address)
+		}
+	}
+	return out
+}
+
+// relayGroup is the envelope of one queue entry.
+type relayGroup struct {
+	domain string
+	rcpts  []string // as given, quoted again where needed
+}
+
+// relayGroups returns t's recipients in domains that relay, grouped by
+// domain in the order first given.
+func (t *txn) relayGroups() []relayGroup {
+	var out []relayGroup
+	for _, r := range t.rcpts {
+		if !r.domain.Mode.Relays() {
+			continue
+		}
+		i := slices.IndexFunc(out, func(g relayGroup) bool {
+			return g.domain == r.domain.Name
+		})
+		if i < 0 {
+			out = append(out, relayGroup{domain: r.domain.Name})
+			i = len(out) - 1
+		}
+		out[i].rcpts = append(out[i].rcpts, quoteAddr(r.addr))
+	}
+	return out
+}
