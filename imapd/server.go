@@ -1,0 +1,105 @@
+// Package imapd is StrataMail's IMAP server: it lets users read the
+// shadow mailboxes in store over IMAP4rev1 (RFC 3501), with UIDPLUS,
+// MOVE, NAMESPACE, SPECIAL-USE, CHILDREN, UNSELECT and IDLE, built on
+// go-imap v2's imapserver.
+//
+// imapd owns the IMAP view of a mailbox: sequence numbers, session
+// updates, flag mapping, FETCH and SEARCH. It never delivers or relays
+// mail and never touches message files except through store, and it
+// reads users from the configuration snapshot it is handed, never
+// writing it.
+//
+// Folder hierarchy: the delimiter is '.', as Dovecot's default namespace
+// over Maildir++ uses, in one personal namespace with an empty prefix.
+package imapd
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/store"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Store holds the shadow mailboxes.
+	Store *store.Store
+	// Config returns the current configuration snapshot; each
+	// connection takes the one current when it starts.
+	Config func() *conf.Config
+	// Logger receives one line per login and the server's errors.
+	Logger *slog.Logger
+	// TLSConfig enables STARTTLS when set.
+	TLSConfig *tls.Config
+	// InsecureAuth allows LOGIN without TLS; only for loopback
+	// listeners (a same-host Roundcube).
+	InsecureAuth bool
+	// IdlePoll is how often an IDLE session looks for new mail
+	// delivered behind its back; 0 means 10 seconds.
+	IdlePoll time.Duration
+}
+
+// Server is an IMAP server over the shadow mailboxes.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	imap   *imapserver.Server
+	connID atomic.Uint64
+}
+
+// caps are the capabilities we implement completely. imapserver adds
+// SASL-IR, LITERAL-, ENABLE, IDLE, UNSELECT, UTF8=ACCEPT and AUTH=PLAIN
+// itself. LITERAL+ is never offered: beta.8 mishandles an oversized
+// non-synchronising literal (see DEPENDENCIES.md).
+var caps = imap.CapSet{
+	imap.CapIMAP4rev1:  {},
+	imap.CapUIDPlus:    {},
+	imap.CapMove:       {},
+	imap.CapNamespace:  {},
+	imap.CapSpecialUse: {},
+	imap.CapChildren:   {},
+}
+
+// New returns a server; call Serve to accept connections.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.IdlePoll <= 0 {
+		opts.IdlePoll = 10 * time.Second
+	}
+	s := &Server{opts: opts, log: opts.Logger}
+	s.imap = imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         caps,
+		Logger:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
+		TLSConfig:    opts.TLSConfig,
+		InsecureAuth: opts.InsecureAuth,
+	})
+	return s
+}
+
+// Serve accepts IMAP connections on l until Close.
+func (s *Server) Serve(l net.Listener) error { return s.imap.Serve(l) }
+
+// Close stops the listeners and closes every connection.
+func (s *Server) Close() error { return s.imap.Close() }
+
+// newSession starts the session of one connection.
+func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,
+	*imapserver.GreetingData, error) {
+	sess := &session{
+		srv:    s,
+		id:     s.connID.Add(1),
+		remote: c.NetConn().RemoteAddr().String(),
+		cfg:    s.opts.Config(),
+	}
+	return sess, nil, nil
+}

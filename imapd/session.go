@@ -1,0 +1,220 @@
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/store"
+)
+
+// session is one IMAP connection.
+type session struct {
+	srv    *Server
+	id     uint64
+	remote string
+	cfg    *conf.Config // snapshot taken when the connection started
+
+	user *conf.User     // nil until logged in
+	acct *store.Account // the user's shadow mailbox
+	sel  *selected      // nil unless a mailbox is selected
+}
+
+// selected is the state of the selected mailbox.
+type selected struct {
+	folder   *store.Folder
+	tracker  *imapserver.SessionTracker
+	readOnly bool // EXAMINE; beta.8 does not enforce it, we do
+}
+
+var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
+
+// logger returns the session's logger, tagged with its connection.
+func (s *session) logger() *slog.Logger {
+	return s.srv.log.With("conn", s.id, "remote", s.remote)
+}
+
+// Close ends the session.
+func (s *session) Close() error {
+	s.closeSelected()
+	return nil
+}
+
+var (
+	dummyOnce sync.Once
+	dummyHash string
+)
+
+// burnPassword spends about the time of a real password check, so that
+// a login for an unknown user cannot be told apart by its timing.
+func burnPassword(pw string) {
+	dummyOnce.Do(func() {
+		dummyHash, _ = conf.HashPassword("stratamail-dummy-password")
+	})
+	conf.VerifyHash(dummyHash, pw)
+}
+
+// Login checks a LOGIN or AUTHENTICATE PLAIN against the configured
+// users; aliases are not login names. The password is never logged.
+//
+// TODO: throttle repeated failures per remote address and per user.
+func (s *session) Login(username, password string) error {
+	start := time.Now()
+	login := strings.ToLower(username)
+	log := s.logger().With("user", login)
+	var u *conf.User
+	if s.cfg != nil {
+		u = s.cfg.User(login)
+	}
+	if u == nil || u.Address != login {
+		burnPassword(password)
+		log.Info("imap login", "outcome", "failed",
+			"reason", "unknown user", "took", time.Since(start))
+		return imapserver.ErrAuthFailed
+	}
+	if !u.CheckPassword(password) {
+		log.Info("imap login", "outcome", "failed",
+			"reason", "bad password", "took", time.Since(start))
+		return imapserver.ErrAuthFailed
+	}
+	acct, err := s.srv.opts.Store.Account(u.Address)
+	if err != nil {
+		log.Error("imap login", "outcome", "failed",
+			"reason", "mailbox unusable", "err", err)
+		return &imap.Error{Type: imap.StatusResponseTypeNo,
+			Code: imap.ResponseCodeUnavailable,
+			Text: "Mailbox temporarily unavailable"}
+	}
+	s.user, s.acct = u, acct
+	log.Info("imap login", "outcome", "ok", "took", time.Since(start))
+	return nil
+}
+
+// Namespace reports one personal namespace with an empty prefix and '.'
+// as delimiter (RFC 2342), as Dovecot does over Maildir++.
+func (s *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{
+		{Prefix: "", Delim: store.Delimiter},
+	}}, nil
+}
+
+// Unselect leaves the selected mailbox (RFC 3691; also after CLOSE).
+func (s *session) Unselect() error {
+	s.closeSelected()
+	return nil
+}
+
+func (s *session) closeSelected() {
+	if s.sel != nil {
+		s.sel.tracker.Close()
+		s.sel = nil
+	}
+}
+
+// Poll brings the selected mailbox up to date with the disk (new
+// deliveries, other sessions' changes) and writes the pending updates.
+func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if s.sel == nil {
+		return nil
+	}
+	err := s.sel.folder.Locked(func(*store.View) error { return nil })
+	if err != nil && !errors.Is(err, store.ErrGone) {
+		return s.fail(err)
+	}
+	return s.sel.tracker.Poll(w, allowExpunge)
+}
+
+// Idle waits for updates of the selected mailbox (RFC 2177). Deliveries
+// by intake tell nobody, so the folder is rescanned every IdlePoll.
+//
+// TODO: watch new/ with fsnotify instead of polling.
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if s.sel == nil {
+		<-stop
+		return nil
+	}
+	done := make(chan struct{})
+	defer close(done)
+	go s.idleScan(s.sel.folder, done)
+	return s.sel.tracker.Idle(w, stop)
+}
+
+// idleScan rescans f until done is closed; changes reach the session
+// through its tracker.
+func (s *session) idleScan(f *store.Folder, done <-chan struct{}) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.logger().Error("panic in idle scan", "panic", v)
+		}
+	}()
+	t := time.NewTicker(s.srv.opts.IdlePoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			err := f.Locked(func(*store.View) error { return nil })
+			if err != nil && !errors.Is(err, store.ErrGone) {
+				s.logger().Warn("idle scan", "err", err)
+			}
+		}
+	}
+}
+
+// fail maps an error from store to the IMAP reply the client gets, in
+// one place; anything unexpected is logged and answered as a server
+// error, without details.
+func (s *session) fail(err error) error {
+	var ie *imap.Error
+	no := func(code imap.ResponseCode, text string) error {
+		return &imap.Error{Type: imap.StatusResponseTypeNo,
+			Code: code, Text: text}
+	}
+	switch {
+	case errors.As(err, &ie):
+		return err
+	case errors.Is(err, store.ErrBadName):
+		return no(imap.ResponseCodeCannot, "Invalid mailbox name: "+
+			strings.TrimPrefix(err.Error(), store.ErrBadName.Error()+": "))
+	case errors.Is(err, store.ErrGone):
+		return no(imap.ResponseCodeNonExistent,
+			"Mailbox was deleted or renamed")
+	case errors.Is(err, store.ErrNotFound):
+		return no(imap.ResponseCodeNonExistent, "No such mailbox")
+	case errors.Is(err, store.ErrExists):
+		return no(imap.ResponseCodeAlreadyExists, "Mailbox already exists")
+	case errors.Is(err, store.ErrInbox):
+		return no(imap.ResponseCodeCannot, "Not possible for INBOX")
+	case errors.Is(err, store.ErrTruncated):
+		s.logger().Warn("imap append truncated", "err", err)
+		return &imap.Error{Type: imap.StatusResponseTypeBad,
+			Text: "Message data shorter than announced"}
+	}
+	s.logger().Error("imap command failed", "err", err)
+	return no(imap.ResponseCodeServerBug, "Internal server error")
+}
+
+// errReadOnly answers write commands in a mailbox opened with EXAMINE
+// (RFC 3501 §6.3.2).
+var errReadOnly = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: "READ-ONLY",
+	Text: "Mailbox is read-only (EXAMINE)",
+}
+
+// needSelected returns the selected mailbox; imapserver only calls the
+// selected-state methods with one, so this guards our own mistakes.
+func (s *session) needSelected() (*selected, error) {
+	if s.sel == nil {
+		return nil, fmt.Errorf("imapd: no mailbox selected")
+	}
+	return s.sel, nil
+}
