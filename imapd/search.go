@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 
@@ -270,12 +271,10 @@ func (m *candidate) load() bool {
 	return true
 }
 
-// wordDecoder decodes RFC 2047 words in UTF-8, US-ASCII and ISO-8859-1.
-//
-// TODO: import go-message/charset for the other charsets (as
-// DEPENDENCIES.md advises) once golang.org/x/text, which it needs, is
-// in go.mod; until then SEARCH misses words in other charsets.
-var wordDecoder = mime.WordDecoder{}
+// wordDecoder decodes RFC 2047 words in every charset go-message knows.
+// Importing go-message/charset also registers those charsets for
+// go-message's own header and body decoding (DEPENDENCIES.md).
+var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
 
 // headerHas reports whether a field named key contains value, raw or
 // decoded; an empty value matches any message with the field.
