@@ -85,6 +85,9 @@ type Queue struct {
 	down    map[string]bool      // domains whose primary is unreachable
 	probing map[string]bool      // domains with a probe loop
 	noTLS   map[string]time.Time // relay host → STARTTLS retry time
+	// wakeAt is when the scheduler's timer fires next (zero: none),
+	// so that Enqueue wakes it only when a new entry changes its plan.
+	wakeAt time.Time
 }
 
 // item is one entry in memory.
@@ -238,10 +241,17 @@ func (q *Queue) Enqueue(msgFile, domain, from string,
 	}
 	q.mu.Lock()
 	q.items[env.ID] = &item{env: env, size: fi.Size()}
+	// While a primary is down each new entry waits for the watcher or
+	// the retry timer; waking the scheduler anyway costs a scan of the
+	// whole queue per message, which slows intake as the queue grows.
+	wake := !env.NextAttempt.After(env.Arrived) || q.wakeAt.IsZero() ||
+		env.NextAttempt.Before(q.wakeAt)
 	q.mu.Unlock()
 	q.log.Info("queued", "id", env.ID, "domain", env.Domain,
 		"relay", env.Relay, "rcpts", len(rcpts), "size", fi.Size())
-	q.kick()
+	if wake {
+		q.kick()
+	}
 	return env.ID, nil
 }
 

@@ -83,6 +83,7 @@ func (q *Queue) nextTimer() <-chan time.Time {
 			next = it.env.NextAttempt
 		}
 	}
+	q.wakeAt = next
 	q.mu.Unlock()
 	if next.IsZero() {
 		return nil
