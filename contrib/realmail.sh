@@ -80,17 +80,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback TCP port nothing listens on (and that no
-# earlier call returned).
+# free_port VAR sets VAR to a loopback TCP port nothing listens on and
+# that no earlier call chose. Ports come from below Linux's ephemeral
+# range (32768+), where outgoing connections could take them meanwhile.
 used_ports=" "
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		case $used_ports in *" $p "*) continue ;; esac
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			used_ports="$used_ports$p "
-			echo "$p"
+			printf -v "$1" '%s' "$p"
 			return 0
 		fi
 	done
@@ -129,9 +130,12 @@ done
 # --- StrataMail -------------------------------------------------------------
 log "building stratamail"
 (cd "$repo" && go build -o "$tmp/stratamail" ./cmd/stratamail)
-smtp=127.0.0.1:$(free_port)
-imap=127.0.0.1:$(free_port)
-relay=127.0.0.1:$(free_port) # the primary: down until the sink starts
+free_port smtp_port
+free_port imap_port
+free_port relay_port
+smtp=127.0.0.1:$smtp_port
+imap=127.0.0.1:$imap_port
+relay=127.0.0.1:$relay_port # the primary: down until the sink starts
 "$tmp/stratamail" demo -dir "$tmp/sm" -smtp "$smtp" -imap "$imap" \
 	-relay "$relay" >"$tmp/demo.out" 2>"$tmp/demo.log" &
 sm_pid=$!
