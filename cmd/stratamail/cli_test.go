@@ -44,3 +44,19 @@ func TestCheckConfig(t *testing.T) {
 func TestSampleConfigPasses(t *testing.T) {
 	runCLI(t, 0, "check-config", "../../contrib/stratamail.toml")
 }
+
+// TestQueueFlushUnknownDomain refuses a domain that is neither
+// configured nor queued, instead of starting a flush of nothing.
+func TestQueueFlushUnknownDomain(t *testing.T) {
+	e := startEnv(t, t.TempDir(), freeAddr(t))
+	out := runCLI(t, 1, "queue", "flush", "-config", e.cfgPath,
+		"-domain", "nope.test")
+	if !strings.Contains(out, "nope.test is neither a configured") {
+		t.Errorf("output: %s", out)
+	}
+	out = runCLI(t, 0, "queue", "flush", "-config", e.cfgPath,
+		"-domain", "example.test")
+	if !strings.Contains(out, "queue list -config "+e.cfgPath) {
+		t.Errorf("flush hint lacks -config: %s", out)
+	}
+}

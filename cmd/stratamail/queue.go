@@ -127,9 +127,10 @@ func runQueueFlush(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if domain != "" && cfg.Domain(domain) == nil {
-		fmt.Fprintf(stderr, "note: %s is not a configured domain\n",
-			domain)
+	if domain != "" && cfg.Domain(domain) == nil &&
+		!queued(cfg, domain) {
+		return fmt.Errorf("%s is neither a configured domain nor in "+
+			"the queue", domain)
 	}
 	err = callControl(cfg.Server.DataDir, controlRequest{
 		Op: "flush", Domain: domain,
@@ -142,6 +143,15 @@ func runQueueFlush(args []string, stdout, stderr io.Writer) error {
 		what = domain
 	}
 	fmt.Fprintf(stdout, "flush of %s started; follow it with "+
-		"\"stratamail queue list\" or the server log\n", what)
+		"\"stratamail queue list -config %s\" or the server log\n",
+		what, cfg.Path)
 	return nil
+}
+
+// queued reports whether the queue holds mail for domain, as it may for
+// a domain removed from the config.
+func queued(cfg *conf.Config, domain string) bool {
+	qdir := filepath.Join(cfg.Server.DataDir, "queue")
+	entries, err := relayq.ReadDir(qdir, domain)
+	return err == nil && len(entries) > 0
 }
