@@ -40,6 +40,7 @@ helper=$repo/contrib/realmail/realmail.py
 
 log() { printf '%s\n' "realmail: $*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
+. "$repo/contrib/lib.sh"
 
 # --- dependencies -----------------------------------------------------------
 apt_updated=
@@ -62,13 +63,6 @@ pydata=$(dpkg -L "$PYTESTS" | grep '/test_email/data$' | head -n 1)
 tmp=$(mktemp -d /tmp/stratamail-realmail.XXXXXX)
 sm_pid=
 sink_pid=
-stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
-	kill -0 "$1" 2>/dev/null || return 0
-	kill -TERM "$1"
-	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
-	kill -0 "$1" 2>/dev/null && kill -KILL "$1"
-	wait "$1" 2>/dev/null || true
-}
 cleanup() {
 	local rc=$?
 	set +e
@@ -79,24 +73,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# free_port VAR sets VAR to a loopback TCP port nothing listens on and
-# that no earlier call chose. Ports come from below Linux's ephemeral
-# range (32768+), where outgoing connections could take them meanwhile.
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 12000))
-		case $used_ports in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			used_ports="$used_ports$p "
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
 
 # --- the corpus -------------------------------------------------------------
 mapfile -t files < <(find "$pydata" -maxdepth 1 -name 'msg_*.txt' | sort -V)
@@ -139,12 +115,7 @@ relay=127.0.0.1:$relay_port # the primary: down until the sink starts
 "$tmp/stratamail" demo -dir "$tmp/sm" -smtp "$smtp" -imap "$imap" \
 	-relay "$relay" >"$tmp/demo.out" 2>"$tmp/demo.log" &
 sm_pid=$!
-for _ in $(seq 150); do
-	grep -q 'demo is running' "$tmp/demo.out" 2>/dev/null && break
-	kill -0 "$sm_pid" 2>/dev/null || { cat "$tmp/demo.log" >&2; die "demo exited"; }
-	sleep 0.2
-done
-sleep 0.2 # let the password lines follow the banner
+wait_demo "$sm_pid" "$tmp/demo.out" "$tmp/demo.log"
 password=$(awk -v u="$RCPT" '$1 == "user" && $2 == u && $3 == "password" { print $4 }' \
 	"$tmp/demo.out")
 [ -n "$password" ] || { cat "$tmp/demo.out" >&2; die "no password for $RCPT in the demo's output"; }

@@ -39,6 +39,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 
 log() { printf '%s\n' "ingest: $*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
+. "$repo/contrib/lib.sh"
 
 # --- dependencies -----------------------------------------------------------
 apt_updated=
@@ -69,12 +70,7 @@ pf_etc=
 cleanup() {
 	local rc=$?
 	set +e
-	if [ -n "$sm_pid" ] && kill -0 "$sm_pid" 2>/dev/null; then
-		kill -TERM "$sm_pid"
-		for _ in $(seq 50); do kill -0 "$sm_pid" 2>/dev/null || break; sleep 0.2; done
-		kill -0 "$sm_pid" 2>/dev/null && kill -KILL "$sm_pid"
-		wait "$sm_pid" 2>/dev/null
-	fi
+	[ -n "$sm_pid" ] && stop_pid "$sm_pid"
 	if [ -n "$pf_etc" ]; then
 		local mpid
 		mpid=$(tr -d ' ' <"$tmp/postfix/queue/pid/master.pid" 2>/dev/null)
@@ -94,42 +90,20 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# free_port prints a loopback TCP port nothing listens on (and that no
-# earlier call returned).
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 12000))
-		case $used_ports in *" $p "*) continue ;; esac
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			used_ports="$used_ports$p "
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
 # elapsed START END prints END-START in seconds.
 elapsed() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.3f", e - s }'; }
 
 # --- StrataMail (the demo: domain example.test in both mode, primary down) --
 log "building stratamail"
 (cd "$repo" && go build -o "$tmp/stratamail" ./cmd/stratamail)
-sm_smtp=$(free_port)
-sm_imap=$(free_port)
-sm_relay=$(free_port) # nothing ever listens here: the primary is down
+free_port sm_smtp
+free_port sm_imap
+free_port sm_relay # nothing ever listens here: the primary is down
 "$tmp/stratamail" demo -dir "$tmp/sm" -smtp "127.0.0.1:$sm_smtp" \
 	-imap "127.0.0.1:$sm_imap" -relay "127.0.0.1:$sm_relay" \
 	>"$tmp/sm.out" 2>"$tmp/sm.log" &
 sm_pid=$!
-for _ in $(seq 150); do
-	grep -q 'demo is running' "$tmp/sm.out" 2>/dev/null && break
-	kill -0 "$sm_pid" 2>/dev/null || { cat "$tmp/sm.log" >&2; die "stratamail demo exited"; }
-	sleep 0.2
-done
-grep -q 'demo is running' "$tmp/sm.out" || die "stratamail demo did not start in 30 s"
+wait_demo "$sm_pid" "$tmp/sm.out" "$tmp/sm.log"
 sm_conf=$tmp/sm/stratamail.toml
 sm_new=$tmp/sm/mail/example.test/alice/new
 log "stratamail demo (pid $sm_pid) on 127.0.0.1:$sm_smtp, primary 127.0.0.1:$sm_relay (down)"
@@ -144,8 +118,8 @@ sm_count() { # prints "maildir_new_files queue_entries"
 
 # --- Postfix: a private backup-MX instance -----------------------------------
 pf=$tmp/postfix
-pf_smtp=$(free_port)
-pf_relay=$(free_port) # the primary: closed, so everything defers
+free_port pf_smtp
+free_port pf_relay # the primary: closed, so everything defers
 mkdir -p "$pf/etc" "$pf/queue" "$pf/data" "$pf/log"
 chown postfix "$pf/data"
 cat >"$pf/etc/main.cf" <<EOF

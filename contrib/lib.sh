@@ -1,0 +1,42 @@
+# Shell helpers the contrib scripts share. Source it after defining
+# log and die.
+
+# stop_pid PID: TERM, wait up to 10 s, then KILL. Only for processes the
+# calling script started.
+stop_pid() {
+	kill -0 "$1" 2>/dev/null || return 0
+	kill -TERM "$1"
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.2; done
+	kill -0 "$1" 2>/dev/null && kill -KILL "$1"
+	wait "$1" 2>/dev/null || true
+}
+
+# free_port VAR sets VAR to a loopback TCP port nothing listens on and
+# that no earlier call chose. Ports come from below Linux's ephemeral
+# range (32768+), where outgoing connections could take them meanwhile.
+used_ports=" "
+free_port() {
+	local p
+	for _ in $(seq 200); do
+		p=$((20000 + RANDOM % 12000))
+		case $used_ports in *" $p "*) continue ;; esac
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			used_ports="$used_ports$p "
+			printf -v "$1" '%s' "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_demo PID OUT LOG waits up to 30 s for "stratamail demo" (PID,
+# writing its stdout to OUT and its log to LOG) to say it is running.
+wait_demo() {
+	for _ in $(seq 150); do
+		grep -q 'demo is running' "$2" 2>/dev/null && break
+		kill -0 "$1" 2>/dev/null || { cat "$3" >&2; die "demo exited"; }
+		sleep 0.2
+	done
+	grep -q 'demo is running' "$2" || die "demo did not start in 30 s"
+	sleep 0.2 # let the password lines follow the banner
+}
