@@ -89,11 +89,13 @@ func reply(code, class, subject, detail int, text string) *smtp.SMTPError {
 }
 
 // replyAccepted is the 250 that ends a DATA whose message is durable.
-// It names the queue entries, or the intake id when nothing was queued.
+// It names the intake id and the queue entries, if any.
 func replyAccepted(id string, queueIDs []string) *smtp.SMTPError {
-	text := "OK: stored as " + id
+	// The intake id is the one in our Received header and log line, so
+	// a sender's log of this reply leads to both.
+	text := "OK: id " + id
 	if len(queueIDs) > 0 {
-		text = "OK: queued as " + joinIDs(queueIDs)
+		text += ", queued as " + joinIDs(queueIDs)
 	}
 	return reply(250, 2, 0, 0, text)
 }

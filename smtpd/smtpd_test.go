@@ -104,11 +104,11 @@ func TestReplyCodes(t *testing.T) {
 		{"accepted", []step{mail,
 			{"RCPT TO:<alice@example.test>", "250 "},
 			{"DATA", "354 "},
-			{"Subject: x\r\n\r\nline\r\n.", "250 2.0.0 OK: queued"}}},
+			{"Subject: x\r\n\r\nline\r\n.", "250 2.0.0 OK: id "}}},
 		{"accepted, local only", []step{mail,
 			{"RCPT TO:<carol@local.test>", "250 "},
 			{"DATA", "354 "},
-			{"Subject: x\r\n\r\nline\r\n.", "250 2.0.0 OK: stored"}}},
+			{"Subject: x\r\n\r\nline\r\n.", "250 2.0.0 OK: id "}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
