@@ -2,6 +2,7 @@ package conf
 
 import (
 	"fmt"
+	"net"
 	"strings"
 )
 
@@ -16,6 +17,11 @@ func (p *parser) domains(c *Config, ts []map[string]any) {
 		path := indexKey("domain", i)
 		d := p.domain(path, t)
 		c.Domains = append(c.Domains, d)
+		if d.Relay != "" && RelayLoops(d.Relay, c.SMTP.Listen,
+			c.Server.Hostname) {
+			p.errorf(joinKey(path, "relay"), "%q is this server's own "+
+				"SMTP listener; mail would loop back here", d.Relay)
+		}
 		if d.Name == "" {
 			continue
 		}
@@ -184,4 +190,41 @@ func (p *parser) address(c *Config, path, a string) (string, *Domain) {
 		return "", nil
 	}
 	return local + "@" + domain, d
+}
+
+// RelayLoops reports whether relay (host:port) would reach one of this
+// server's own SMTP listeners: the same port on the same address, a
+// loopback address when the listener is on loopback or a wildcard, or
+// the server's own hostname. Names other than hostname are not resolved
+// and this host's other addresses are not looked up, so this catches the
+// mistakes one can see in the file, not every loop.
+//
+// TODO: the watcher and delivery should also refuse a primary whose
+// banner names our own hostname (issue 5), for loops through DNS.
+func RelayLoops(relay string, listen []string, hostname string) bool {
+	rhost, rport, err := net.SplitHostPort(relay)
+	if err != nil {
+		return false
+	}
+	rip := net.ParseIP(rhost)
+	for _, l := range listen {
+		lhost, lport, err := net.SplitHostPort(l)
+		if err != nil || lport != rport {
+			continue
+		}
+		lip := net.ParseIP(lhost)
+		switch {
+		case strings.EqualFold(rhost, hostname),
+			strings.EqualFold(rhost, lhost):
+			return true
+		case rip == nil:
+			continue
+		case lip != nil && lip.Equal(rip):
+			return true
+		case rip.IsLoopback() && (lhost == "" || lip != nil &&
+			(lip.IsUnspecified() || lip.IsLoopback())):
+			return true // loopback reaches wildcard and loopback ones
+		}
+	}
+	return false
 }

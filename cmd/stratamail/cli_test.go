@@ -16,7 +16,7 @@ func TestCheckConfig(t *testing.T) {
 	files := map[string]string{
 		good: "[server]\ndata_dir = \"/srv/x\"\n[[domain]]\n" +
 			"name = \"example.test\"\nmode = \"relay\"\n" +
-			"relay = \"127.0.0.1:25\"\n",
+			"relay = \"192.0.2.1:25\"\n",
 		bad: "[server]\ndata_dir = \"/srv/x\"\n[[domain]]\n" +
 			"name = \"example.test\"\nmode = \"bothh\"\n" +
 			"relay = \"mail.example.test\"\n",
