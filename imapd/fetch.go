@@ -17,6 +17,14 @@ import (
 // and its partials stream from the file; other sections go through
 // imapserver's helpers, which read the message into memory.
 //
+// TODO: FETCH 0, FETCH 99999999999 (and UID FETCH, STORE, COPY, MOVE
+// alike) should get BAD: a seq-number is an nz-number that fits 32 bits
+// (RFC 3501 §9). beta.8's imapnum.ParseSet refuses them with a plain
+// error rather than a syntax error, so imapserver answers
+// "NO [SERVERBUG] Internal server error" and logs it at ERROR before
+// this method is called; imapd never sees the command. Fix upstream (or
+// on a go-imap upgrade) and turn TestFetchZeroOrHugeSeq around.
+//
 // TODO: a per-folder list-view cache (envelope, bodystructure, header
 // fields) for Roundcube, which fetches headers of every message.
 func (s *session) Fetch(w *imapserver.FetchWriter, set imap.NumSet,

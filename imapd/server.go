@@ -86,8 +86,12 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Serve accepts IMAP connections on l until Close.
-func (s *Server) Serve(l net.Listener) error { return s.imap.Serve(l) }
+// Serve accepts IMAP connections on l until Close. Each plain
+// connection is guarded against empty command lines (see
+// guardListener).
+func (s *Server) Serve(l net.Listener) error {
+	return s.imap.Serve(guardListener{l})
+}
 
 // Close stops the listeners and closes every connection.
 func (s *Server) Close() error { return s.imap.Close() }

@@ -1,0 +1,353 @@
+package imapd
+
+import (
+	"crypto/tls"
+	"net"
+	"strconv"
+	"sync"
+)
+
+// go-imap beta.8 closes the connection when a command line is empty
+// (just CRLF), which iOS Mail sends (see DEPENDENCIES.md). We cannot
+// reach its command loop, so guardListener wraps each accepted
+// connection in a guardConn that drops an empty line read where a
+// command starts.
+//
+// Dropping rather than answering "* BAD empty command line": the client
+// sent no tag and waits for nothing; an untagged reply would have to be
+// written from the read path, racing the server's own writer (IDLE
+// updates, a half-written FETCH). RFC 3501 has no empty command, so
+// either is ours to choose; silence is the one that cannot hurt.
+//
+// What counts as a command start is decided by following the client's
+// syntax, not guessed: a line ending in a literal marker ({N}, {N+},
+// ~{N}, with the optional SP and lone LF beta.8 accepts) is followed by
+// N bytes passed through untouched, and the command line goes on after
+// them. For a synchronising literal the bytes are only counted once the
+// server has written its "+" continuation (the guard also watches what
+// the server writes, skipping the server's own literals); if the server
+// instead answers the command's tag, the literal was refused and the
+// next line is a command again. Lines that follow AUTHENTICATE (SASL
+// responses, where an empty line is a valid empty response) and IDLE
+// (DONE) are never dropped until the server answers that command's tag.
+//
+// Every doubt fails open: a client sending bytes before the "+" it must
+// wait for, a literal size that does not fit in an int64, or STARTTLS
+// (everything after it is TLS records) turns the guard off for good and
+// the connection is passed through byte for byte, so the guard can only
+// ever fail to drop an empty line, never alter other bytes. Consequences:
+// connections that used STARTTLS, and connections accepted already as
+// *tls.Conn (which pass unwrapped, because imapserver tests for
+// *tls.Conn to allow LOGIN and refuse STARTTLS), are not guarded; an
+// empty line pipelined behind DONE or a SASL response before the server
+// has answered is not dropped either.
+type guardListener struct{ net.Listener }
+
+// Accept wraps plain connections in a guardConn.
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := c.(*tls.Conn); ok {
+		return c, nil
+	}
+	return &guardConn{Conn: c}, nil
+}
+
+// maxHead bounds how much of a line's start is kept to read its tag and
+// command name; maxTail how much of its end, to find a literal marker.
+const (
+	maxHead = 64
+	maxTail = 32
+)
+
+// lineState follows one direction of the stream: where lines start and
+// which bytes are literal data.
+type lineState struct {
+	mid  bool  // inside a line (false: at the start of one)
+	lit  int64 // literal bytes still to come
+	head []byte
+	tail []byte
+}
+
+// feed takes one byte that is not literal data and reports whether it
+// ended a line.
+func (ls *lineState) feed(b byte) bool {
+	if !ls.mid {
+		ls.mid = true
+		ls.head = ls.head[:0]
+		ls.tail = ls.tail[:0]
+	}
+	if len(ls.head) < maxHead {
+		ls.head = append(ls.head, b)
+	}
+	if len(ls.tail) == maxTail {
+		copy(ls.tail, ls.tail[1:])
+		ls.tail = ls.tail[:maxTail-1]
+	}
+	ls.tail = append(ls.tail, b)
+	return b == '\n'
+}
+
+// literal parses the literal marker that ends the line just ended:
+// "{N}" or "{N+}", then an optional SP and CR before the LF. ok is false
+// without one; bad is true for a size that does not fit.
+func (ls *lineState) literal() (size int64, nonSync, ok, bad bool) {
+	t := ls.tail[:len(ls.tail)-1] // drop LF
+	if len(t) > 0 && t[len(t)-1] == '\r' {
+		t = t[:len(t)-1]
+	}
+	if len(t) > 0 && t[len(t)-1] == ' ' {
+		t = t[:len(t)-1]
+	}
+	if len(t) < 3 || t[len(t)-1] != '}' {
+		return 0, false, false, false
+	}
+	t = t[:len(t)-1]
+	if t[len(t)-1] == '+' {
+		nonSync = true
+		t = t[:len(t)-1]
+	}
+	i := len(t)
+	for i > 0 && t[i-1] >= '0' && t[i-1] <= '9' {
+		i--
+	}
+	if i == 0 || i == len(t) || t[i-1] != '{' {
+		if i == 0 && len(ls.tail) == maxTail {
+			// The digits run past what we kept: cannot tell.
+			return 0, false, false, true
+		}
+		return 0, false, false, false
+	}
+	n, err := strconv.ParseInt(string(t[i:]), 10, 64)
+	if err != nil {
+		return 0, false, false, true
+	}
+	return n, nonSync, true, false
+}
+
+// token returns the n-th (0-based) SP-separated word of the line start.
+func (ls *lineState) token(n int) string {
+	h := ls.head
+	for {
+		end := 0
+		for end < len(h) && h[end] != ' ' && h[end] != '\r' &&
+			h[end] != '\n' {
+			end++
+		}
+		if n == 0 {
+			return string(h[:end])
+		}
+		if end == len(h) || h[end] != ' ' {
+			return ""
+		}
+		h = h[end+1:]
+		n--
+	}
+}
+
+// guardConn is a net.Conn that drops empty lines at command starts; see
+// guardListener.
+type guardConn struct {
+	net.Conn
+
+	raw  [4096]byte // read from the connection
+	pend []byte     // filtered, not yet returned
+	poff int
+
+	mu        sync.Mutex
+	off       bool // passing everything through for good
+	in, out   lineState
+	heldCR    bool   // a CR at a command start, held back
+	tag       string // tag of the command being read
+	awaitCont bool   // a synchronising literal waits for "+"
+	contSize  int64
+	waitTag   string // lines are not commands until this tag is answered
+	outWord   bool   // the first word of the server's line was seen
+}
+
+// Read returns the client's bytes less the empty command lines.
+func (c *guardConn) Read(p []byte) (int, error) {
+	for c.poff == len(c.pend) {
+		n, err := c.Conn.Read(c.raw[:])
+		c.mu.Lock()
+		c.pend, c.poff = c.filter(c.pend[:0], c.raw[:n]), 0
+		if err != nil && c.heldCR {
+			c.pend = append(c.pend, '\r')
+			c.heldCR = false
+		}
+		c.mu.Unlock()
+		if err != nil {
+			if len(c.pend) == 0 {
+				return 0, err
+			}
+			// The error comes again on the next Read.
+			break
+		}
+	}
+	n := copy(p, c.pend[c.poff:])
+	c.poff += n
+	return n, nil
+}
+
+// filter appends to dst the bytes of src to pass on; c.mu is held.
+func (c *guardConn) filter(dst, src []byte) []byte {
+	for i, b := range src {
+		switch {
+		case c.off:
+			return c.flushCR(dst, src[i:])
+		case c.in.lit > 0:
+			dst = append(dst, b)
+			c.in.lit--
+			continue
+		case c.awaitCont:
+			// Literal data before the server's "+": we no longer
+			// know where commands start.
+			c.off = true
+			return c.flushCR(dst, src[i:])
+		case !c.in.mid && c.waitTag == "":
+			if b == '\n' {
+				c.heldCR = false // the empty line is dropped
+				continue
+			}
+			if b == '\r' && !c.heldCR {
+				c.heldCR = true
+				continue
+			}
+		}
+		if c.heldCR {
+			c.heldCR = false
+			dst = append(dst, '\r')
+			c.in.feed('\r')
+		}
+		dst = append(dst, b)
+		if c.in.feed(b) {
+			c.clientLineEnd()
+		}
+	}
+	return dst
+}
+
+// flushCR appends a held CR and then rest to dst.
+func (c *guardConn) flushCR(dst, rest []byte) []byte {
+	if c.heldCR {
+		c.heldCR = false
+		dst = append(dst, '\r')
+	}
+	return append(dst, rest...)
+}
+
+// clientLineEnd handles the end of a line from the client.
+func (c *guardConn) clientLineEnd() {
+	size, nonSync, ok, bad := c.in.literal()
+	if c.in.token(0) != "" && c.tag == "" {
+		c.tag = c.in.token(0)
+	}
+	switch {
+	case bad:
+		c.off = true
+		return
+	case ok && nonSync:
+		c.in.lit = size
+		c.in.tail = c.in.tail[:0] // the line goes on after the literal
+		return
+	case ok:
+		c.awaitCont, c.contSize = true, size
+		c.in.tail = c.in.tail[:0]
+		return
+	}
+	// A complete command line (or a line that is not a command, such
+	// as DONE or a SASL response, which has no SP and so no command).
+	switch upper(c.in.token(1)) {
+	case "STARTTLS":
+		c.off = true
+	case "IDLE", "AUTHENTICATE":
+		c.waitTag = c.tag
+	}
+	c.in.mid = false
+	c.tag = ""
+}
+
+// keepMid keeps the client's line open across a literal, with its head
+// (tag and command name) kept.
+func (c *guardConn) keepMid() { c.in.mid = true }
+
+// commandName is the command of the line just ended, "" if it has none.
+func (c *guardConn) commandName() string {
+	name := c.in.token(1)
+	for i := 0; i < len(name); i++ {
+		if name[i] >= 'a' && name[i] <= 'z' {
+			return upper(name)
+		}
+	}
+	return name
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch >= 'a' && ch <= 'z' {
+			b[i] = ch - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+// Write passes the server's bytes on, watching for continuation
+// requests and tagged replies.
+func (c *guardConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.observe(p)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// observe follows what the server writes; c.mu is held.
+func (c *guardConn) observe(p []byte) {
+	for _, b := range p {
+		if c.off {
+			return
+		}
+		if c.out.lit > 0 {
+			c.out.lit--
+			continue
+		}
+		if !c.out.mid {
+			c.outWord = false
+		}
+		end := c.out.feed(b)
+		if !c.outWord && (b == ' ' || end) {
+			c.outWord = true
+			c.serverWord(c.out.token(0))
+		}
+		if !end {
+			continue
+		}
+		if size, _, ok, bad := c.out.literal(); bad {
+			c.off = true
+		} else if ok {
+			c.out.lit = size
+			c.out.tail = c.out.tail[:0]
+			continue
+		}
+		c.out.mid = false
+	}
+}
+
+// serverWord handles the first word of a line the server writes.
+func (c *guardConn) serverWord(w string) {
+	switch {
+	case w == "+" && c.awaitCont:
+		c.awaitCont = false
+		c.in.lit = c.contSize
+	case w == "":
+	case c.awaitCont && w == c.tag:
+		// The literal was refused; the command is over.
+		c.awaitCont = false
+		c.in.mid = false
+		c.tag = ""
+	case w == c.waitTag:
+		c.waitTag = ""
+	}
+}
