@@ -69,6 +69,9 @@ func (s *session) intake(t *txn, r io.Reader) (o outcome) {
 	// commits, which cuts the wait a single session sees.
 	var derr error
 	var wg sync.WaitGroup
+	// Deferred after the unwind, so it runs first: even when enqueue
+	// panics, the Maildir links are all made before they are undone.
+	defer wg.Wait()
 	if addrs := t.localAddrs(); len(addrs) > 0 {
 		wg.Go(func() { d, derr = st.DeliverNew(sp, addrs) })
 	}
