@@ -125,16 +125,15 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 // config returns the current configuration snapshot.
 func (s *service) config() *conf.Config { return s.cfg.Load() }
 
-// loadTLS returns the STARTTLS configuration, or nil without [tls].
+// loadTLS returns the STARTTLS configuration, or nil without [tls]. The
+// certificate pair was loaded and checked by conf.Load.
 func loadTLS(cfg *conf.Config) (*tls.Config, error) {
-	if cfg.TLS.Cert == "" {
+	if cfg.TLS.Certificate == nil {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
-	if err != nil {
-		return nil, fmt.Errorf("tls: %w", err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+	return &tls.Config{
+		Certificates: []tls.Certificate{*cfg.TLS.Certificate},
+	}, nil
 }
 
 func listenAll(addrs []string) ([]net.Listener, error) {
