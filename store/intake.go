@@ -158,6 +158,10 @@ var DefaultFolders = []string{"Sent", "Drafts", "Trash", "Junk"}
 // EnsureMaildir creates the Maildir++ at root if it is missing: cur, new
 // and tmp, and the default folders as .Name subdirectories marked with a
 // maildirfolder file, as Dovecot lays them out.
+//
+// TODO: a crash after new/ exists but before the default folders do
+// leaves them missing, since new/ is what marks the Maildir as made;
+// the IMAP login should make missing special-use folders (issue 3).
 func EnsureMaildir(root string) error {
 	if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
 		return nil
@@ -166,16 +170,9 @@ func EnsureMaildir(root string) error {
 		return err
 	}
 	for _, name := range DefaultFolders {
-		dir := filepath.Join(root, "."+name)
-		if err := makeMaildir(dir); err != nil {
+		if err := makeFolder(filepath.Join(root, "."+name)); err != nil {
 			return err
 		}
-		marker := filepath.Join(dir, "maildirfolder")
-		f, err := os.OpenFile(marker, os.O_CREATE|os.O_WRONLY, 0o600)
-		if err != nil {
-			return err
-		}
-		f.Close()
 	}
 	if err := SyncDir(root); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -160,13 +161,15 @@ Stop the demo with Ctrl-C. The log follows.
 `
 
 func printDemoHelp(w io.Writer, d *demoSettings) {
-	split := func(addr string, i int) string {
-		k := strings.LastIndex(addr, ":")
-		return []string{addr[:k], addr[k+1:]}[i]
-	}
 	funcs := template.FuncMap{
-		"host": func(a string) string { return split(a, 0) },
-		"port": func(a string) string { return split(a, 1) },
+		"host": func(a string) string {
+			h, _, _ := net.SplitHostPort(a)
+			return h
+		},
+		"port": func(a string) string {
+			_, p, _ := net.SplitHostPort(a)
+			return p
+		},
 	}
 	tmpl := template.Must(template.New("help").Funcs(funcs).
 		Parse(demoHelp))
