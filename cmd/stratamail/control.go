@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/stratamail/continuity/relayq"
 )
 
 // The control socket lets the CLI ask a running server to act (flush a
@@ -19,14 +21,23 @@ import (
 
 const controlSocket = "control.sock"
 
+// controlRequest is one request: a queue operation (flush, delete,
+// hold, release) on the entries IDs or, without IDs, on Domain's; or
+// "status", which asks how the configuration was loaded.
 type controlRequest struct {
-	Op     string `json:"op"`
-	Domain string `json:"domain,omitempty"`
+	Op     string   `json:"op"`
+	Domain string   `json:"domain,omitempty"`
+	IDs    []string `json:"ids,omitempty"`
 }
 
+// controlReply answers a request. Count is the number of entries a
+// queue operation acted on; Failed says why others were not.
 type controlReply struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK     bool          `json:"ok"`
+	Error  string        `json:"error,omitempty"`
+	Count  int           `json:"count"`
+	Failed []string      `json:"failed,omitempty"`
+	Reload *ReloadStatus `json:"reload,omitempty"`
 }
 
 type controlServer struct {
@@ -73,24 +84,60 @@ func (c *controlServer) handle(conn net.Conn) {
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	var req controlRequest
 	r := bufio.NewReader(conn)
-	err := json.NewDecoder(r).Decode(&req)
-	reply := controlReply{OK: err == nil}
-	if err != nil {
+	var reply controlReply
+	if err := json.NewDecoder(r).Decode(&req); err != nil {
 		reply.Error = "bad request"
-	} else if err := c.do(req); err != nil {
-		reply.OK, reply.Error = false, err.Error()
+	} else if req.Op == "status" {
+		st := c.svc.reloadStatus()
+		reply.OK, reply.Reload = true, &st
+	} else {
+		c.svc.log.Info("queue operation requested", "op", req.Op,
+			"domain", req.Domain, "ids", req.IDs)
+		reply = queueOp(c.svc.queue, req)
 	}
 	json.NewEncoder(conn).Encode(reply)
 }
 
-func (c *controlServer) do(req controlRequest) error {
+// queueOp carries out a queue operation on q, for the control socket or
+// for the CLI itself when no server runs.
+func queueOp(q *relayq.Queue, req controlRequest) controlReply {
+	var act func(id string) error
 	switch req.Op {
 	case "flush":
-		c.svc.log.Info("queue flush requested", "domain", req.Domain)
-		c.svc.queue.Flush(req.Domain)
-		return nil
+		if len(req.IDs) == 0 {
+			q.Flush(req.Domain)
+			n, _ := q.List(req.Domain)
+			return controlReply{OK: true, Count: len(n)}
+		}
+		act = q.Retry
+	case "delete":
+		act = q.Remove
+	case "hold":
+		act = q.Hold
+	case "release":
+		act = q.Release
+	default:
+		return controlReply{Error: fmt.Sprintf("unknown operation %q",
+			req.Op)}
 	}
-	return fmt.Errorf("unknown operation %q", req.Op)
+	ids := req.IDs
+	if len(ids) == 0 {
+		// A whole domain: the CLI insists on one being named.
+		entries, _ := q.List(req.Domain)
+		for _, e := range entries {
+			ids = append(ids, e.ID)
+		}
+	}
+	reply := controlReply{OK: true}
+	for _, id := range ids {
+		if err := act(id); err != nil {
+			reply.Failed = append(reply.Failed,
+				fmt.Sprintf("%s: %v", id, err))
+			continue
+		}
+		reply.Count++
+	}
+	return reply
 }
 
 // errNotRunning says no server answers on the control socket.
@@ -98,23 +145,24 @@ var errNotRunning = errors.New("no running stratamail answers on the " +
 	"control socket")
 
 // callControl sends one request to the server running on dataDir.
-func callControl(dataDir string, req controlRequest) error {
+func callControl(dataDir string, req controlRequest) (controlReply,
+	error) {
 	path := filepath.Join(dataDir, controlSocket)
 	conn, err := net.DialTimeout("unix", path, 5*time.Second)
 	if err != nil {
-		return fmt.Errorf("%w (%s)", errNotRunning, path)
+		return controlReply{}, fmt.Errorf("%w (%s)", errNotRunning, path)
 	}
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(30 * time.Second))
 	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return err
+		return controlReply{}, err
 	}
 	var reply controlReply
 	if err := json.NewDecoder(conn).Decode(&reply); err != nil {
-		return fmt.Errorf("control socket: %w", err)
+		return controlReply{}, fmt.Errorf("control socket: %w", err)
 	}
 	if !reply.OK {
-		return errors.New(reply.Error)
+		return reply, errors.New(reply.Error)
 	}
-	return nil
+	return reply, nil
 }

@@ -101,20 +101,22 @@ password = %[5]q
 [[user]]
 address = "carol@local.test"
 password = %[5]q
-`
+%[6]s`
 
 // startEnv writes a config with the primary at primary and starts the
 // service from it, as "stratamail serve -config" would.
 func startEnv(t *testing.T, dir, primary string) *testEnv {
 	t.Helper()
+	return startEnvExtra(t, dir, primary, "")
+}
+
+// startEnvExtra is startEnv with extra TOML at the config's end.
+func startEnvExtra(t *testing.T, dir, primary, extra string) *testEnv {
+	t.Helper()
 	e := &testEnv{dir: dir, primary: primary,
 		smtp: freeAddr(t), imap: freeAddr(t)}
 	e.cfgPath = filepath.Join(dir, "stratamail.toml")
-	text := fmt.Sprintf(e2eConfig, filepath.Join(dir, "data"), e.smtp,
-		e.imap, primary, testHash())
-	if err := os.WriteFile(e.cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	e.writeConfig(t, primary, extra)
 	cfg, err := conf.Load(e.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +131,22 @@ func startEnv(t *testing.T, dir, primary string) *testEnv {
 	go func() { e.done <- svc.run(ctx) }()
 	t.Cleanup(e.stop)
 	return e
+}
+
+// writeConfig writes the config file with the primary at primary and
+// extra TOML at its end, as editors save: a new file renamed over the
+// old one.
+func (e *testEnv) writeConfig(t *testing.T, primary, extra string) {
+	t.Helper()
+	text := fmt.Sprintf(e2eConfig, filepath.Join(e.dir, "data"), e.smtp,
+		e.imap, primary, testHash(), extra)
+	tmp := e.cfgPath + ".new"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, e.cfgPath); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *testEnv) stop() {

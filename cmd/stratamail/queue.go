@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -19,14 +22,20 @@ func runQueue(args []string, stdout, stderr io.Writer) error {
 		switch args[0] {
 		case "list":
 			return runQueueList(args[1:], stdout, stderr)
-		case "flush":
-			return runQueueFlush(args[1:], stdout, stderr)
+		case "show":
+			return runQueueShow(args[1:], stdout, stderr)
+		case "flush", "delete", "hold", "release":
+			return runQueueOp(args[0], args[1:], stdout, stderr)
 		}
 	}
-	fmt.Fprintf(stderr, "Usage: stratamail queue list|flush "+
-		"[-config FILE] [-domain D]\n\n"+
-		"  list   show the messages waiting for a primary\n"+
-		"  flush  ask the running server to try them now\n")
+	fmt.Fprintf(stderr, "Usage: stratamail queue COMMAND "+
+		"[-config FILE] [-domain D] [ID ...]\n\n"+
+		"  list     show the messages waiting in the queue\n"+
+		"  show     show one message's envelope and headers\n"+
+		"  flush    try the messages now (all, a domain's, or IDs)\n"+
+		"  delete   delete messages from the queue (IDs, or a domain's)\n"+
+		"  hold     stop retrying messages until released\n"+
+		"  release  retry held messages, permanent failures included\n")
 	return errUsage
 }
 
@@ -37,9 +46,8 @@ type queueCmd struct {
 	domain *string
 }
 
-func newQueueCmd(name, about string, stderr io.Writer) *queueCmd {
-	fs := newFlagSet("queue "+name, "[-config FILE] [-domain D]",
-		about, stderr)
+func newQueueCmd(name, args, about string, stderr io.Writer) *queueCmd {
+	fs := newFlagSet("queue "+name, args, about, stderr)
 	return &queueCmd{
 		fs:     fs,
 		path:   fs.String("config", defaultConfig, "the config `file`"),
@@ -47,12 +55,20 @@ func newQueueCmd(name, about string, stderr io.Writer) *queueCmd {
 	}
 }
 
-// parse parses args and loads the config file.
+// parse parses args, which take no operands, and loads the config file.
 func (q *queueCmd) parse(args []string) (*conf.Config, string, error) {
+	return q.parseIDs(args, 0, 0)
+}
+
+// parseIDs parses args, which take min to max operands (IDs; max < 0
+// for no limit), and loads the config file.
+func (q *queueCmd) parseIDs(args []string, min, max int) (*conf.Config,
+	string, error) {
 	if err := parseFlags(q.fs, args); err != nil {
 		return nil, "", err
 	}
-	if q.fs.NArg() != 0 {
+	n := q.fs.NArg()
+	if n < min || max >= 0 && n > max {
 		q.fs.Usage()
 		return nil, "", errUsage
 	}
@@ -64,7 +80,7 @@ func (q *queueCmd) parse(args []string) (*conf.Config, string, error) {
 }
 
 func runQueueList(args []string, stdout, stderr io.Writer) error {
-	q := newQueueCmd("list", "List the messages waiting in the relay "+
+	q := newQueueCmd("list", "[-config FILE] [-domain D] [-json]", "List the messages waiting in the relay "+
 		"queue, oldest first.", stderr)
 	asJSON := q.fs.Bool("json", false, "print one JSON array of entries")
 	cfg, domain, err := q.parse(args)
@@ -120,32 +136,147 @@ func roundDur(d time.Duration) time.Duration {
 	return d.Round(time.Second)
 }
 
-func runQueueFlush(args []string, stdout, stderr io.Writer) error {
-	q := newQueueCmd("flush", "Ask the running server to try delivering "+
-		"the queued messages now.", stderr)
-	cfg, domain, err := q.parse(args)
+// queueOps describes the commands that change the queue.
+var queueOps = map[string]struct {
+	usage, about, verb, done string
+	anyDomain                bool // acts on every domain when none is named
+}{
+	"flush": {"[-domain D] [ID ...]", "Ask the running server to try " +
+		"delivering queued messages now: all of them, a domain's, or " +
+		"the IDs named. Held messages stay held.", "flush", "flushing",
+		true},
+	"delete": {"-domain D | ID ...", "Delete messages from the queue: " +
+		"the IDs named, or every message of a domain. The copies in " +
+		"shadow mailboxes stay.", "delete", "deleted", false},
+	"hold": {"ID ...", "Stop retrying the messages named until they are " +
+		"released.", "hold", "held", false},
+	"release": {"ID ...", "Retry held messages now, including recipients " +
+		"the primary refused permanently.", "release", "released",
+		false},
+}
+
+func runQueueOp(op string, args []string, stdout,
+	stderr io.Writer) error {
+	spec := queueOps[op]
+	q := newQueueCmd(op, "[-config FILE] "+spec.usage, spec.about, stderr)
+	cfg, domain, err := q.parseIDs(args, 0, -1)
 	if err != nil {
 		return err
 	}
-	if domain != "" && cfg.Domain(domain) == nil &&
-		!queued(cfg, domain) {
+	ids := q.fs.Args()
+	switch {
+	case len(ids) > 0 && domain != "":
+		fmt.Fprintf(stderr, "stratamail queue %s: name IDs or -domain, "+
+			"not both\n", op)
+		return errUsage
+	case len(ids) == 0 && domain == "" && !spec.anyDomain:
+		q.fs.Usage()
+		return errUsage
+	}
+	if domain != "" && cfg.Domain(domain) == nil && !queued(cfg, domain) {
 		return fmt.Errorf("%s is neither a configured domain nor in "+
 			"the queue", domain)
 	}
-	err = callControl(cfg.Server.DataDir, controlRequest{
-		Op: "flush", Domain: domain,
-	})
+	req := controlRequest{Op: op, Domain: domain, IDs: ids}
+	reply, err := callControl(cfg.Server.DataDir, req)
+	if errors.Is(err, errNotRunning) && op != "flush" {
+		// No server owns the queue: act on its files directly.
+		reply, err = queueOpOffline(cfg, req)
+	}
 	if err != nil {
 		return err
 	}
-	what := "all domains"
-	if domain != "" {
-		what = domain
+	what := fmt.Sprintf("%d message(s)", reply.Count)
+	if op == "flush" && len(ids) == 0 {
+		what = cmp.Or(domain, "all domains") + ": " + what
 	}
-	fmt.Fprintf(stdout, "flush of %s started; follow it with "+
-		"\"stratamail queue list -config %s\" or the server log\n",
-		what, cfg.Path)
+	fmt.Fprintf(stdout, "%s %s\n", spec.done, what)
+	for _, f := range reply.Failed {
+		fmt.Fprintf(stderr, "cannot %s %s\n", spec.verb, f)
+	}
+	if op == "flush" {
+		fmt.Fprintf(stdout, "follow it with \"stratamail queue list "+
+			"-config %s\" or the server log\n", cfg.Path)
+	}
+	if len(reply.Failed) > 0 {
+		return fmt.Errorf("could not %s %d of %d message(s)", spec.verb,
+			len(reply.Failed), len(reply.Failed)+reply.Count)
+	}
 	return nil
+}
+
+// queueOpOffline opens the queue folder of a stopped server and acts on
+// it.
+//
+// TODO: a server started while this runs would load the queue at the
+// same time; the control socket tells a running server from a stopped
+// one, but nothing locks the folder against a start in between.
+func queueOpOffline(cfg *conf.Config, req controlRequest) (controlReply,
+	error) {
+	qdir := filepath.Join(cfg.Server.DataDir, "queue")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	q, err := relayq.Open(qdir, relayq.Options{
+		Config: func() *conf.Config { return cfg }, Logger: log,
+	})
+	if err != nil {
+		return controlReply{}, err
+	}
+	reply := queueOp(q, req)
+	if !reply.OK {
+		return reply, errors.New(reply.Error)
+	}
+	return reply, nil
+}
+
+func runQueueShow(args []string, stdout, stderr io.Writer) error {
+	q := newQueueCmd("show", "[-config FILE] [-json] ID", "Show a "+
+		"queued message's envelope and headers.", stderr)
+	asJSON := q.fs.Bool("json", false, "print the entry as JSON")
+	cfg, _, err := q.parseIDs(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	qdir := filepath.Join(cfg.Server.DataDir, "queue")
+	e, hdr, err := relayq.ReadEntry(qdir, q.fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			relayq.Entry
+			Header string `json:"header"`
+		}{e, string(hdr)})
+	}
+	printEntry(stdout, e, hdr, time.Now())
+	return nil
+}
+
+// printEntry writes one entry and its header section.
+func printEntry(w io.Writer, e relayq.Entry, hdr []byte, now time.Time) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	next := e.NextAttempt.Format(time.RFC3339)
+	if e.Held {
+		next = "held"
+	}
+	for _, row := range [][2]string{
+		{"id", e.ID}, {"domain", e.Domain},
+		{"sender", cmp.Or(e.Sender, "<>")},
+		{"recipients", strings.Join(e.Recipients, ", ")},
+		{"failed", strings.Join(e.Failed, ", ")},
+		{"size", fmt.Sprint(e.Size)},
+		{"arrived", e.Arrived.Format(time.RFC3339) + " (" +
+			roundDur(now.Sub(e.Arrived)).String() + " ago)"},
+		{"attempts", fmt.Sprint(e.Attempts)},
+		{"next attempt", next}, {"last error", e.LastError},
+	} {
+		if row[1] != "" {
+			fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%s", strings.ReplaceAll(string(hdr), "\r\n", "\n"))
 }
 
 // queued reports whether the queue holds mail for domain, as it may for

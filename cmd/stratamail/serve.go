@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/imapd"
@@ -46,7 +49,6 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	go svc.reloadOnSIGHUP(ctx)
 	return svc.run(ctx)
 }
 
@@ -61,6 +63,9 @@ type service struct {
 	imap  *imapd.Server
 	ctl   *controlServer
 
+	reloads reloadState
+	watcher *fsnotify.Watcher // nil if the system refused one
+
 	smtpLn []net.Listener
 	imapLn []net.Listener
 }
@@ -70,6 +75,7 @@ type service struct {
 func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	s := &service{log: log}
 	s.cfg.Store(cfg)
+	s.reloads.loaded = time.Now()
 	ok := false
 	defer func() {
 		if !ok {
@@ -106,10 +112,8 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 
-	tlsConfig, err := loadTLS(cfg)
-	if err != nil {
-		return nil, err
-	}
+	tlsConfig := s.tlsConfig()
+	s.watcher = s.newWatcher() // from the start: no edit goes unseen
 	s.smtp = smtpd.New(smtpd.Options{
 		Store: s.store, Queue: s.queue, Config: s.config,
 		Logger: log, TLSConfig: tlsConfig,
@@ -125,15 +129,24 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 // config returns the current configuration snapshot.
 func (s *service) config() *conf.Config { return s.cfg.Load() }
 
-// loadTLS returns the STARTTLS configuration, or nil without [tls]. The
-// certificate pair was loaded and checked by conf.Load.
-func loadTLS(cfg *conf.Config) (*tls.Config, error) {
-	if cfg.TLS.Certificate == nil {
-		return nil, nil
+// tlsConfig returns the STARTTLS configuration, or nil without [tls].
+// The certificate comes from the current snapshot at each handshake, so
+// a reload with a renewed certificate serves it to new connections; a
+// reload that drops [tls] keeps the last certificate until a restart.
+func (s *service) tlsConfig() *tls.Config {
+	last := s.config().TLS.Certificate
+	if last == nil {
+		return nil
 	}
 	return &tls.Config{
-		Certificates: []tls.Certificate{*cfg.TLS.Certificate},
-	}, nil
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate,
+			error) {
+			if c := s.config().TLS.Certificate; c != nil {
+				return c, nil
+			}
+			return last, nil
+		},
+	}
 }
 
 func listenAll(addrs []string) ([]net.Listener, error) {
@@ -182,6 +195,7 @@ func (s *service) run(ctx context.Context) error {
 	defer cancel()
 	serve(func() error { return s.queue.Run(qctx) })
 	serve(s.ctl.Serve)
+	wg.Go(func() { s.watchReloads(qctx, s.watcher) })
 
 	var err error
 	select {
@@ -208,38 +222,4 @@ func addrs(lns []net.Listener) []string {
 		out = append(out, l.Addr().String())
 	}
 	return out
-}
-
-// reloadOnSIGHUP loads the config file again on every SIGHUP. An invalid
-// file is refused whole: the running snapshot stays.
-func (s *service) reloadOnSIGHUP(ctx context.Context) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			s.reload()
-		}
-	}
-}
-
-// reload reads the config file again and swaps the snapshot in if it is
-// valid.
-//
-// TODO: listeners, data_dir and TLS files keep their start-up values
-// until a restart; the live-reload issue covers them and fsnotify.
-func (s *service) reload() {
-	old := s.config()
-	cfg, err := conf.Load(old.Path)
-	if err != nil {
-		s.log.Error("config reload refused; keeping the running one",
-			"file", old.Path, "err", err)
-		return
-	}
-	s.cfg.Store(cfg)
-	s.log.Info("config reloaded", "file", cfg.Path,
-		"domains", len(cfg.Domains), "users", len(cfg.Users))
 }
