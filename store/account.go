@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // ErrExists is returned when creating or renaming onto a folder that
@@ -83,6 +84,9 @@ func (a *Account) Folder(name string) (*Folder, error) {
 	if f == nil {
 		f = &Folder{name: name, dir: dir}
 		s.folders[dir] = f
+		// First use since start: clear what a crashed writer left.
+		// A failure only leaves the files for the next start.
+		sweepTmp(dir, time.Now())
 	}
 	return f, nil
 }

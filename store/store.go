@@ -31,13 +31,17 @@ type Store struct {
 	mailDir  string // <data_dir>/mail
 	spoolDir string // <data_dir>/tmp
 
+	// Swept is the number of files Open removed from the spool: the
+	// leftovers of an earlier run stopped mid-transaction.
+	Swept int
+
 	mu      sync.Mutex         // guards folders; taken before Folder.mu
 	folders map[string]*Folder // folder directory → shared state
 }
 
-// Open prepares dataDir for use: it creates the mail and spool folders
-// and checks that they are on one filesystem, since intake hard-links
-// between them.
+// Open prepares dataDir for use: it creates the mail and spool folders,
+// checks that they are on one filesystem, since intake hard-links
+// between them, and empties the spool of an earlier run's leftovers.
 func Open(dataDir string) (*Store, error) {
 	s := &Store{
 		dataDir:  dataDir,
@@ -52,6 +56,11 @@ func Open(dataDir string) (*Store, error) {
 	if err := SameFilesystem(dataDir, s.mailDir, s.spoolDir); err != nil {
 		return nil, err
 	}
+	n, err := sweepSpool(s.spoolDir)
+	if err != nil {
+		return nil, err
+	}
+	s.Swept = n
 	return s, nil
 }
 

@@ -88,6 +88,10 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	if s.store, err = store.Open(cfg.Server.DataDir); err != nil {
 		return nil, err
 	}
+	if s.store.Swept > 0 {
+		log.Info("removed the intake leftovers of an earlier run",
+			"files", s.store.Swept)
+	}
 	qdir := filepath.Join(cfg.Server.DataDir, "queue")
 	s.queue, err = relayq.Open(qdir, relayq.Options{
 		Config: s.config,
