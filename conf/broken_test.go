@@ -713,4 +713,31 @@ key = 5
 			`t.toml:12: user[0].password: missing; set it to a hash made ` +
 			`by stratamail hash-password`,
 	},
+	{
+		name: "accept_from entries that are not networks",
+		text: okServer + `[smtp]
+accept_from = ["192.0.2.0/24", "192.0.2.1/24", "mx.filter.test",
+  "2001:db8::/129", "fe80::1%eth0", "::ffff:192.0.2.0/120"]
+`,
+		want: `t.toml:5: smtp.accept_from[1]: "192.0.2.1/24" is not an ` +
+			`address or a network such as 192.0.2.0/24 or 2001:db8::/32
+t.toml:5: smtp.accept_from[2]: "mx.filter.test" is not an address or ` +
+			`a network such as 192.0.2.0/24 or 2001:db8::/32
+t.toml:6: smtp.accept_from[3]: "2001:db8::/129" is not an address or ` +
+			`a network such as 192.0.2.0/24 or 2001:db8::/32
+t.toml:6: smtp.accept_from[4]: "fe80::1%eth0" is not an address or ` +
+			`a network such as 192.0.2.0/24 or 2001:db8::/32
+t.toml:6: smtp.accept_from[5]: "::ffff:192.0.2.0/120" is not an ` +
+			`address or a network such as 192.0.2.0/24 or 2001:db8::/32`,
+	},
+	{
+		name: "domain accept_from not an array",
+		text: okServer + `[[domain]]
+name = "example.com"
+mode = "local"
+accept_from = "192.0.2.0/24"
+`,
+		want: `t.toml:7: domain[0].accept_from: must be an array of ` +
+			`strings, not a string (write ["192.0.2.0/24"])`,
+	},
 }

@@ -78,6 +78,9 @@ type SMTP struct {
 	// Listen is the host:port addresses to accept SMTP on; never
 	// empty.
 	Listen []string
+	// AcceptFrom is the client networks allowed to deliver mail for
+	// domains that set no accept_from of their own; empty: anywhere.
+	AcceptFrom Networks
 }
 
 // IMAP holds the [imap] table.
@@ -110,6 +113,10 @@ type Domain struct {
 	Relay string
 	// Monitor enables the watcher's probes of the relay host.
 	Monitor bool
+	// AcceptFrom is the client networks allowed to deliver mail for
+	// the domain (its spam filter's); nil when the entry sets none,
+	// and [smtp] accept_from applies. Use Config.AcceptsFrom.
+	AcceptFrom Networks
 }
 
 // User is one [[user]] entry: a shadow mailbox and its login.

@@ -60,6 +60,7 @@ func (p *parser) domain(path string, t map[string]any) *Domain {
 	d.Mode = p.mode(t, path)
 	d.Relay = p.relay(t, path, d.Mode)
 	d.Monitor, _ = p.getBool(t, path, "monitor")
+	d.AcceptFrom = p.networks(t, path)
 	if _, given := t["relay"]; d.Monitor && !given {
 		p.errorf(joinKey(path, "monitor"), "true needs a relay host "+
 			"to probe; set relay")

@@ -72,10 +72,10 @@ func (p *parser) errorf(path, format string, args ...any) {
 var schema = map[string][]string{
 	"server": {"hostname", "data_dir", "retry_interval",
 		"probe_interval", "max_message_size", "max_recipients"},
-	"smtp":   {"listen"},
+	"smtp":   {"listen", "accept_from"},
 	"imap":   {"listen", "allow_insecure_auth"},
 	"tls":    {"cert", "key"},
-	"domain": {"name", "mode", "relay", "monitor"},
+	"domain": {"name", "mode", "relay", "monitor", "accept_from"},
 	"user":   {"address", "password", "aliases"},
 }
 
@@ -101,6 +101,9 @@ func tableNames() []string {
 	}
 	return names
 }
+
+// errBadNetwork is parseNetwork's error; the message is the caller's.
+var errBadNetwork = errors.New("bad network")
 
 // Defaults of the keys that may be left out.
 const (

@@ -69,7 +69,7 @@ func (p *parser) smtp(t map[string]any) SMTP {
 		p.errorf("smtp.listen", "is empty; a backup MX must accept "+
 			"SMTP")
 	}
-	return SMTP{Listen: listen}
+	return SMTP{Listen: listen, AcceptFrom: p.networks(t, "smtp")}
 }
 
 // imap checks the [imap] table t, which may be nil. An empty listen

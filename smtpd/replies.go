@@ -40,6 +40,11 @@ var (
 	// replyRelayDenied refuses a recipient in a domain we are not
 	// configured for: we are nobody's open relay.
 	replyRelayDenied = reply(554, 5, 7, 1, "Relay access denied")
+	// replyNotFromFilter refuses a recipient of a domain whose
+	// accept_from does not list the client: mail for it must come
+	// through its spam filter.
+	replyNotFromFilter = reply(554, 5, 7, 1, "Mail for this domain "+
+		"is accepted only from its mail filter")
 	// replyNoSuchUser refuses an unknown local part of a domain in
 	// mode both or local, which has shadow mailboxes to deliver to.
 	replyNoSuchUser = reply(550, 5, 1, 1, "No such user here")

@@ -140,6 +140,10 @@ func (s *session) addRcpt(t *txn, to string) (*smtp.SMTPError, string) {
 	if dom == nil {
 		return replyRelayDenied, "domain not configured"
 	}
+	// Before any sign of which users exist.
+	if !s.cfg.AcceptsFrom(dom, s.remote) {
+		return replyNotFromFilter, "client not in accept_from"
+	}
 	if dom.Mode.Stores() && user == nil {
 		return replyNoSuchUser, "no such user in a domain in mode " +
 			string(dom.Mode)
