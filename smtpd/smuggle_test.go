@@ -1,0 +1,85 @@
+package smtpd
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestSmuggling sends the SMTP smuggling payloads: a message whose body
+// holds a second transaction behind an end-of-data marker that is not
+// <CRLF>.<CRLF>. DATA must end only at the real marker, the message must
+// be refused whole with a 5xx, nothing stored or queued, and the
+// smuggled commands never run.
+func TestSmuggling(t *testing.T) {
+	smuggled := "MAIL FROM:<admin@example.test>\r\n" +
+		"RCPT TO:<bob@example.test>\r\n" +
+		"DATA\r\n" +
+		"From: admin@example.test\r\nSubject: smuggled\r\n\r\nevil\r\n"
+	tests := []struct{ name, end string }{
+		{"LF.LF", "\n.\n"},
+		{"CR.CR", "\r.\r"},
+		{"CRLF.LF", "\r\n.\n"},
+		{"LF.CRLF", "\n.\r\n"},
+		{"CR.CRLF", "\r.\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			d := e.dial()
+			d.cmd("EHLO client.test", "250 ")
+			d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+			d.cmd("RCPT TO:<alice@example.test>", "250 ")
+			d.cmd("DATA", "354 ")
+			d.write("Subject: hello\r\n\r\nhello" + tt.end + smuggled)
+			got := d.cmd(".", "5")
+			if !strings.HasPrefix(got, "550 5.6.0 ") &&
+				!strings.HasPrefix(got, "554 ") {
+				t.Errorf("reply %q, want 550 5.6.0", got)
+			}
+			// One reply for the whole: the next command is in step.
+			d.cmd("NOOP", "250 ")
+			d.cmd("QUIT", "221 ")
+			e.checkNothingStored()
+		})
+	}
+}
+
+// TestSmugglingDotCR covers <CRLF>.<CR> followed by anything but LF.
+// go-smtp's dot reader drops the ".<CR>" before our checks see the body
+// (DEPENDENCIES.md: "a few sequences drop bytes"), so the message cannot
+// be refused for its bare CR. What must hold is that nothing is
+// smuggled: the server answers once, the smuggled commands are body
+// text of the one message, and what is stored has no bare CR.
+//
+// TODO: refuse this message as the others are. It needs the raw bytes
+// before go-smtp's reader, which a plain connection could give through
+// trackedConn but a STARTTLS one cannot: go-smtp wraps TLS itself.
+func TestSmugglingDotCR(t *testing.T) {
+	e := newEnv(t)
+	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+	d.cmd("RCPT TO:<alice@example.test>", "250 ")
+	d.cmd("DATA", "354 ")
+	d.write("Subject: hello\r\n\r\nhello\r\n.\rMAIL FROM:<admin@example.test>" +
+		"\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nevil\r\n")
+	d.cmd(".", "250 ")
+	d.cmd("NOOP", "250 ")
+	d.cmd("QUIT", "221 ")
+	if n := len(e.newFiles("bob@example.test")); n != 0 {
+		t.Errorf("the smuggled transaction delivered %d messages", n)
+	}
+	files := e.newFiles("alice@example.test")
+	if len(files) != 1 {
+		t.Fatalf("alice has %d messages, want 1", len(files))
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := strings.Index(strings.ReplaceAll(string(data), "\r\n", ""),
+		"\r"); i >= 0 {
+		t.Errorf("a bare CR was stored at %d: %q", i, data)
+	}
+}
