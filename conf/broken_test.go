@@ -740,4 +740,87 @@ accept_from = "192.0.2.0/24"
 		want: `t.toml:7: domain[0].accept_from: must be an array of ` +
 			`strings, not a string (write ["192.0.2.0/24"])`,
 	},
+	{
+		name: "down_after zero",
+		text: okServer + "[monitor]\ndown_after = 0\n",
+		want: `t.toml:5: monitor.down_after: 0 must be from 1 to 100`,
+	},
+	{
+		name: "up_after too large",
+		text: okServer + "[monitor]\nup_after = 101\n",
+		want: `t.toml:5: monitor.up_after: 101 must be from 1 to 100`,
+	},
+	{
+		name: "down_after a string",
+		text: okServer + "[monitor]\ndown_after = \"3\"\n",
+		want: `t.toml:5: monitor.down_after: must be an integer, ` +
+			`not a string`,
+	},
+	{
+		name: "unknown key in monitor",
+		text: okServer + "[monitor]\ndown_afer = 3\n",
+		want: `t.toml:5: monitor.down_afer: unknown key (did you ` +
+			`mean down_after?)`,
+	},
+	{
+		name: "top-level webhook",
+		text: "webhook = \"https://x.test/\"\n" + okServer,
+		want: `t.toml:1: webhook: unknown key (webhook belongs ` +
+			`under [alerts])`,
+	},
+	{
+		name: "alert email not an address",
+		text: okServer + `[alerts]
+email = ["ops@example.net", "ops"]
+`,
+		want: `t.toml:5: alerts.email[1]: "ops" is not an address ` +
+			`like local@domain`,
+	},
+	{
+		name: "alert email a string",
+		text: okServer + "[alerts]\nemail = \"ops@example.net\"\n",
+		want: `t.toml:5: alerts.email: must be an array of strings, ` +
+			`not a string (write ["ops@example.net"])`,
+	},
+	{
+		name: "alert from bad domain",
+		text: okServer + "[alerts]\nfrom = \"sm@exa mple.net\"\n",
+		want: `t.toml:5: alerts.from: "sm@exa mple.net": domain ` +
+			`"exa mple.net" is not a domain name: ' ' is not allowed`,
+	},
+	{
+		name: "webhook not http",
+		text: okServer + "[alerts]\nwebhook = \"ftp://x.test/a\"\n",
+		want: `t.toml:5: alerts.webhook: must start with https:// ` +
+			`or http://`,
+	},
+	{
+		name: "webhook without host",
+		text: okServer + "[alerts]\nwebhook = \"https:///hook\"\n",
+		want: `t.toml:5: alerts.webhook: has no host; write ` +
+			`https://host/path`,
+	},
+	{
+		name: "webhook not a URL",
+		text: okServer + "[alerts]\nwebhook = \"https://x.test:%zz\"\n",
+		want: `t.toml:5: alerts.webhook: is not a URL`,
+	},
+	{
+		name: "webhook bad port",
+		text: okServer + "[alerts]\nwebhook = \"http://x.test:0/\"\n",
+		want: `t.toml:5: alerts.webhook: has a port that is not a ` +
+			`number from 1 to 65535`,
+	},
+	{
+		name: "webhook relative",
+		text: okServer + "[alerts]\nwebhook = \"sms.test/hook\"\n",
+		want: `t.toml:5: alerts.webhook: must start with https:// ` +
+			`or http://`,
+	},
+	{
+		name: "alerts twice",
+		text: okServer + "[[alerts]]\nemail = []\n",
+		want: `t.toml:4: alerts: must be one table: write ` +
+			`[alerts], not [[alerts]]`,
+	},
 }

@@ -45,6 +45,9 @@ type Config struct {
 	SMTP   SMTP
 	IMAP   IMAP
 	TLS    TLS
+	// Monitor and Alerts configure the monitoring of primaries.
+	Monitor Monitor
+	Alerts  Alerts
 
 	// Domains and Users are in file order.
 	Domains []*Domain

@@ -72,11 +72,13 @@ func (p *parser) errorf(path, format string, args ...any) {
 var schema = map[string][]string{
 	"server": {"hostname", "data_dir", "retry_interval",
 		"probe_interval", "max_message_size", "max_recipients"},
-	"smtp":   {"listen", "accept_from"},
-	"imap":   {"listen", "allow_insecure_auth"},
-	"tls":    {"cert", "key"},
-	"domain": {"name", "mode", "relay", "monitor", "accept_from"},
-	"user":   {"address", "password", "aliases"},
+	"smtp":    {"listen", "accept_from"},
+	"imap":    {"listen", "allow_insecure_auth"},
+	"tls":     {"cert", "key"},
+	"domain":  {"name", "mode", "relay", "monitor", "accept_from"},
+	"user":    {"address", "password", "aliases"},
+	"monitor": {"down_after", "up_after"},
+	"alerts":  {"email", "from", "webhook"},
 }
 
 // config checks each table of doc in turn.
@@ -89,6 +91,8 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.SMTP = p.smtp(p.table(doc, "smtp"))
 	c.IMAP = p.imap(p.table(doc, "imap"), c.SMTP.Listen)
 	c.TLS = p.tls(p.table(doc, "tls"))
+	c.Monitor = p.monitor(p.table(doc, "monitor"))
+	c.Alerts = p.alerts(p.table(doc, "alerts"), c.Server.Hostname)
 	p.domains(c, p.array(doc, "domain"))
 	p.users(c, p.array(doc, "user"))
 	return c

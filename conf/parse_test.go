@@ -225,3 +225,47 @@ func TestParseInlineTables(t *testing.T) {
 		t.Errorf("domains %+v", c.Domains)
 	}
 }
+
+// TestParseMonitor checks the [monitor] and [alerts] tables and their
+// defaults.
+func TestParseMonitor(t *testing.T) {
+	for _, tc := range []struct {
+		name, text string
+		mon        Monitor
+		alerts     Alerts
+	}{
+		{"defaults", "", Monitor{3, 2},
+			Alerts{From: "stratamail@mx.test"}},
+		{"empty tables", "[monitor]\n[alerts]\nemail = []\n",
+			Monitor{3, 2}, Alerts{From: "stratamail@mx.test"}},
+		{"all set", `[monitor]
+down_after = 1
+up_after = 100
+[alerts]
+email = ["Ops@Example.NET", "pager@example.net"]
+from = "Alerts@MX.test"
+webhook = "http://127.0.0.1:8080/hook?token=x"
+`, Monitor{1, 100}, Alerts{
+			Email:   []string{"ops@example.net", "pager@example.net"},
+			From:    "alerts@mx.test",
+			Webhook: "http://127.0.0.1:8080/hook?token=x"}},
+		{"empty webhook", "[alerts]\nwebhook = \"\"\n", Monitor{3, 2},
+			Alerts{From: "stratamail@mx.test"}},
+		{"ipv6 webhook", "[alerts]\nwebhook = \"https://[::1]:8443/\"\n",
+			Monitor{3, 2}, Alerts{From: "stratamail@mx.test",
+				Webhook: "https://[::1]:8443/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(okServer + tc.text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Monitor != tc.mon {
+				t.Errorf("monitor = %+v, want %+v", c.Monitor, tc.mon)
+			}
+			if !reflect.DeepEqual(c.Alerts, tc.alerts) {
+				t.Errorf("alerts = %+v, want %+v", c.Alerts, tc.alerts)
+			}
+		})
+	}
+}

@@ -29,6 +29,10 @@ func TestSample(t *testing.T) {
 		!reflect.DeepEqual(c.IMAP.Listen, []string{DefaultIMAPListen}) {
 		t.Errorf("the sample's listen addresses are not the defaults")
 	}
+	if c.Monitor != (Monitor{DefaultDownAfter, DefaultUpAfter}) {
+		t.Errorf("the sample's [monitor] is not the defaults: %+v",
+			c.Monitor)
+	}
 	if len(c.Users) == 0 {
 		t.Fatal("the sample has no users")
 	}
