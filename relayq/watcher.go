@@ -129,22 +129,9 @@ func (q *Queue) stopProbing(domain string) {
 	q.probing[domain] = false
 }
 
-// probe checks that relay takes a session: connect, 220 banner, EHLO,
-// QUIT (RFC 5321 §3.1, §4.1.1.10). It sends no mail.
+// probe checks that relay takes a session (see Probe).
 func (q *Queue) probe(ctx context.Context, relay string) error {
-	raw, err := q.dial(ctx, relay)
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	defer stop()
-	c := q.newClient(&deadlineConn{Conn: raw, timeout: q.probeTimeout()})
-	c.CommandTimeout = q.probeTimeout()
-	defer c.Close()
-	if err := c.Hello(q.hostname()); err != nil {
-		return err
-	}
-	return c.Quit()
+	return Probe(ctx, relay, q.hostname(), q.probeTimeout())
 }
 
 // probeTimeout bounds each step of a probe: a primary that cannot greet
