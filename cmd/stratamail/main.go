@@ -33,6 +33,8 @@ var commands = []command{
 		runHashPassword},
 	{"queue", "list or flush the relay queue (queue list|flush)",
 		runQueue},
+	{"status", "show each primary's state, uptime, outages and queue",
+		runStatus},
 	{"sink", "a test primary: accept all mail on an address and log it",
 		runSink},
 	{"version", "print the version and build information", runVersion},

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/imapd"
+	"github.com/stratamail/continuity/monitor"
 	"github.com/stratamail/continuity/relayq"
 	"github.com/stratamail/continuity/smtpd"
 	"github.com/stratamail/continuity/store"
@@ -29,7 +30,8 @@ const defaultConfig = "/etc/stratamail/stratamail.toml"
 
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "[-config FILE]", "Run the mail service: "+
-		"SMTP intake, IMAP, the relay queue and its watcher.\nSIGHUP "+
+		"SMTP intake, IMAP, the relay queue and its watcher,\nthe "+
+		"monitoring of primaries.\nSIGHUP "+
 		"reloads the config file; SIGINT or SIGTERM stops the "+
 		"service.", stderr)
 	path := fs.String("config", defaultConfig, "the config `file`")
@@ -59,6 +61,7 @@ type service struct {
 	log   *slog.Logger
 	store *store.Store
 	queue *relayq.Queue
+	mon   *monitor.Monitor
 	smtp  *smtpd.Server
 	imap  *imapd.Server
 	ctl   *controlServer
@@ -101,6 +104,10 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	err = store.SameFilesystem(s.store.SpoolDir(), qdir)
+	if err != nil {
+		return nil, err
+	}
+	s.mon, err = newMonitor(cfg.Server.DataDir, s.config, s.queue, log)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +192,7 @@ func (s *service) run(ctx context.Context) error {
 		"imap", addrs(s.imapLn), "domains", len(cfg.Domains),
 		"users", len(cfg.Users))
 	var wg sync.WaitGroup
-	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+2)
+	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+3)
 	serve := func(f func() error) {
 		wg.Go(func() { errc <- f() })
 	}
@@ -198,6 +205,7 @@ func (s *service) run(ctx context.Context) error {
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serve(func() error { return s.queue.Run(qctx) })
+	serve(func() error { return s.mon.Run(qctx) })
 	serve(s.ctl.Serve)
 	wg.Go(func() { s.watchReloads(qctx, s.watcher) })
 
