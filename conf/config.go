@@ -67,8 +67,9 @@ type Server struct {
 	DataDir string
 	// RetryInterval is the time between delivery attempts to a primary.
 	RetryInterval time.Duration
-	// ProbeInterval is the time between probes of a down primary by
-	// the watcher that flushes the queue when it returns.
+	// ProbeInterval is the time between the monitor's probes of each
+	// monitored primary, and between the watcher's probes of a down
+	// primary with mail waiting.
 	ProbeInterval time.Duration
 	// MaxMessageSize is the largest message accepted, in bytes.
 	MaxMessageSize int64
@@ -114,7 +115,8 @@ type Domain struct {
 	// Relay is the primary's host:port; it may be empty in mode
 	// local.
 	Relay string
-	// Monitor enables the watcher's probes of the relay host.
+	// Monitor enables the monitor's probes of the relay host: history,
+	// uptime and alerts ([monitor], [alerts]).
 	Monitor bool
 	// AcceptFrom is the client networks allowed to deliver mail for
 	// the domain (its spam filter's); nil when the entry sets none,

@@ -284,6 +284,10 @@ func (m *Monitor) forget(targets map[string]string) {
 }
 
 // commit adds e to the history, in memory and on disk. m.mu is held.
+//
+// TODO: the history in memory is trimmed to 90 days only at start;
+// a server that runs for months keeps every change since. Changes are
+// rare (a few a day even for a flapping primary), so this is small.
 func (m *Monitor) commit(e Event) {
 	i, _ := slices.BinarySearchFunc(m.history, e, func(a, b Event) int {
 		return cmp.Or(a.Time.Compare(b.Time), -1) // after equal times

@@ -13,11 +13,13 @@ package relayq
 // Every domain with waiting mail is watched, whatever its Monitor
 // setting: flushing on recovery is what the queue exists for, and an
 // unwatched domain would wait out the whole retry interval. Monitor
-// belongs to the monitoring feature (probe history, status pages),
-// which also probes domains with an empty queue.
+// belongs to the monitor (package monitor: probe history, uptime,
+// alerts), which probes monitored domains all the time and flushes
+// their queue on recovery through Flush.
 //
-// TODO: honour Monitor once monitoring lands: probe monitored domains
-// all the time and keep their history.
+// TODO: a monitored domain with mail waiting is probed twice per
+// interval, by the watcher and by the monitor; the watcher could leave
+// monitored domains to the monitor once both share one Probe schedule.
 
 import (
 	"context"
