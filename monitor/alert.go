@@ -22,8 +22,8 @@ type Alert struct {
 	Event  string `json:"event"`
 	Domain string `json:"domain"`
 	Relay  string `json:"relay"`
-	// Since is when the new state began: the first failed probe of an
-	// outage, the first good probe of a recovery.
+	// Since is when the new state began, to the second: the first
+	// failed probe of an outage, the first good probe of a recovery.
 	Since time.Time `json:"since"`
 	// DurationSeconds is, for an outage, how long the primary has been
 	// down when it is declared; for a recovery, how long the outage
@@ -45,7 +45,8 @@ const (
 // down to up, are.
 func newAlert(c change, server string, now time.Time) (Alert, bool) {
 	a := Alert{Domain: c.ev.Domain, Relay: c.ev.Relay,
-		Since: c.ev.Time.UTC(), Reason: c.ev.Reason, Server: server}
+		Since: c.ev.Time.UTC().Truncate(time.Second), Reason: c.ev.Reason,
+		Server: server}
 	switch {
 	case c.ev.State == StateDown:
 		a.Event = EventOutage
