@@ -164,3 +164,33 @@ func earlier(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// Span is a time a primary was in one state, for a timeline.
+type Span struct {
+	Start, End time.Time
+	State      State
+}
+
+// Timeline returns domain's states from from to now, in time order,
+// as a status page draws them: time before the first event is one
+// span of StateUnknown.
+func Timeline(events []Event, domain string, from,
+	now time.Time) []Span {
+	var out []Span
+	add := func(start, end time.Time, s State) {
+		start, end = later(start, from), earlier(end, now)
+		if end.After(start) {
+			out = append(out, Span{start, end, s})
+		}
+	}
+	spans := spansOf(events, domain, now)
+	if len(spans) == 0 {
+		add(from, now, StateUnknown)
+		return out
+	}
+	add(from, spans[0].start, StateUnknown)
+	for _, s := range spans {
+		add(s.start, s.end, s.ev.State)
+	}
+	return out
+}

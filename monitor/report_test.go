@@ -120,3 +120,35 @@ func TestOutageDuration(t *testing.T) {
 		t.Errorf("ended: %v", d)
 	}
 }
+
+func TestTimeline(t *testing.T) {
+	tests := []struct {
+		name     string
+		events   []Event
+		from, to float64 // hours after t0
+		want     []Span
+	}{
+		{"no history", nil, 0, 5, []Span{{at(0), at(5), StateUnknown}}},
+		{"before the first event", []Event{ev(2, StateUp),
+			ev(3, StateDown)}, 0, 5, []Span{{at(0), at(2), StateUnknown},
+			{at(2), at(3), StateUp}, {at(3), at(5), StateDown}}},
+		{"cut at from", []Event{ev(0, StateUp), ev(3, StateDown),
+			ev(4, StateUp)}, 3.5, 5, []Span{{at(3.5), at(4), StateDown},
+			{at(4), at(5), StateUp}}},
+	}
+	for _, tt := range tests {
+		got := Timeline(tt.events, "a.test", at(tt.from), at(tt.to))
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: %+v, want %+v", tt.name, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if !got[i].Start.Equal(tt.want[i].Start) ||
+				!got[i].End.Equal(tt.want[i].End) ||
+				got[i].State != tt.want[i].State {
+				t.Errorf("%s: span %d %+v, want %+v", tt.name, i, got[i],
+					tt.want[i])
+			}
+		}
+	}
+}
