@@ -15,7 +15,6 @@ package monitor
 // keepHistory, except each domain's last one, which is its state.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -78,24 +77,17 @@ func ReadHistory(dir string) ([]Event, error) {
 // events, sorted by time (stable), and the numbers of the lines it
 // skipped, from 1.
 func parseHistory(data []byte) (events []Event, bad []int) {
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		line := bytes.TrimSpace(sc.Bytes())
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
 		var e Event
 		if json.Unmarshal(line, &e) != nil || !e.valid() {
-			bad = append(bad, n)
+			bad = append(bad, i+1)
 			continue
 		}
 		events = append(events, e)
-	}
-	if sc.Err() != nil { // a line over 1 MiB: the rest is unreadable
-		bad = append(bad, n+1)
 	}
 	slices.SortStableFunc(events, func(a, b Event) int {
 		return a.Time.Compare(b.Time)
