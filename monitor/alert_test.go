@@ -287,3 +287,33 @@ func TestNewAlert(t *testing.T) {
 		}
 	}
 }
+
+// TestWebhookTimeout checks that a receiver that never answers fails
+// the attempt at the client's timeout, and that the probes go on
+// meanwhile: alert returns before the post ends.
+func TestWebhookTimeout(t *testing.T) {
+	release := make(chan struct{})
+	hs := httptest.NewServer(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		}))
+	defer hs.Close()
+	defer close(release)
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	m, clock, logs := newTestMonitor(t, testConfig(t, ""),
+		Options{HTTPClient: client, AlertAttempts: 2})
+	m.alert(context.Background(), testAlert,
+		conf.Alerts{Webhook: hs.URL})
+	clock.Advance(clock.wait(t))
+	m.alerts.Wait()
+	out := logs.String()
+	for _, want := range []string{"Client.Timeout exceeded",
+		`msg="monitor: alert not sent; giving up"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
