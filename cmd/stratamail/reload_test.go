@@ -76,6 +76,11 @@ func TestLiveReload(t *testing.T) {
 	if err := send(); err != nil {
 		t.Fatalf("the running config was dropped: %v", err)
 	}
+	out := runCLI(t, 1, "status", "-config", e.cfgPath)
+	if !strings.Contains(out, want) ||
+		!strings.Contains(out, "keeps its last valid configuration") {
+		t.Errorf("status with a broken file:\n%s", out)
+	}
 
 	// Remove the domain: new mail is refused, the queue still drains to
 	// the relay host it had.
@@ -94,6 +99,11 @@ func TestLiveReload(t *testing.T) {
 		func() bool { return len(p.received()) == n })
 	if st := e.reloadStatus(t); st.LastError != "" {
 		t.Errorf("a good reload left the error %q", st.LastError)
+	}
+	out = runCLI(t, 0, "status", "-config", e.cfgPath)
+	if !strings.Contains(out, "server: running; "+e.cfgPath+" loaded") ||
+		strings.Contains(out, "REFUSED") {
+		t.Errorf("status after a good reload:\n%s", out)
 	}
 }
 

@@ -64,7 +64,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	cfg, err := conf.Load(*path)
 	if err != nil {
-		return err
+		fmt.Fprintln(stderr, err)
+		return fmt.Errorf("the config file has errors; a running server "+
+			"refuses it and keeps its last valid configuration")
 	}
 	now := time.Now()
 	rows, err := collectStatus(cfg, now)
@@ -76,6 +78,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
+	printServer(stdout, cfg)
 	printStatus(stdout, rows, now)
 	return nil
 }
@@ -83,6 +86,27 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 // collectStatus reads the monitor's history and the queue folder of
 // cfg's data_dir and returns a status per configured domain, then per
 // domain that is only in the queue.
+// printServer says whether a server runs on cfg's data directory, when
+// it loaded its configuration, and why it refused the last reload.
+func printServer(w io.Writer, cfg *conf.Config) {
+	reply, err := callControl(cfg.Server.DataDir,
+		controlRequest{Op: "status"})
+	if err != nil || reply.Reload == nil {
+		fmt.Fprintf(w, "server: not running (no answer on %s)\n\n",
+			filepath.Join(cfg.Server.DataDir, controlSocket))
+		return
+	}
+	r := reply.Reload
+	fmt.Fprintf(w, "server: running; %s loaded %s\n", r.File,
+		stamp(r.Loaded))
+	if r.LastError != "" {
+		fmt.Fprintf(w, "config reload REFUSED %s; the server keeps "+
+			"the configuration loaded before:\n%s\n", stamp(r.Refused),
+			r.LastError)
+	}
+	fmt.Fprintln(w)
+}
+
 func collectStatus(cfg *conf.Config, now time.Time) ([]domainStatus,
 	error) {
 	history, err := monitor.ReadHistory(monitorDir(cfg.Server.DataDir))
