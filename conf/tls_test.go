@@ -1,63 +1,17 @@
 package conf
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/stratamail/continuity/internal/testcert"
 )
-
-// writePair writes a fresh self-signed certificate and its key into
-// dir as NAME.crt and NAME.key and returns their paths.
-func writePair(t *testing.T, dir, name string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "mx.test"},
-		DNSNames:     []string{"mx.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl,
-		&key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := filepath.Join(dir, name+".crt")
-	kpath := filepath.Join(dir, name+".key")
-	writePEM(t, cert, "CERTIFICATE", der)
-	writePEM(t, kpath, "EC PRIVATE KEY", kder)
-	return cert, kpath
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	data := pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestTLS(t *testing.T) {
 	dir := t.TempDir()
-	cert, key := writePair(t, dir, "a")
-	_, otherKey := writePair(t, dir, "b")
+	cert, key := testcert.WritePair(t, dir, "a", "mx.test")
+	_, otherKey := testcert.WritePair(t, dir, "b", "mx.test")
 	missing := filepath.Join(dir, "missing.crt")
 	for _, tc := range []struct {
 		name, cert, key, want string
