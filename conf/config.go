@@ -49,6 +49,9 @@ type Config struct {
 	Monitor Monitor
 	Alerts  Alerts
 
+	Submission Submission
+	Outbound   Outbound
+
 	// Domains and Users are in file order.
 	Domains []*Domain
 	Users   []*User

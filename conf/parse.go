@@ -79,6 +79,10 @@ var schema = map[string][]string{
 	"user":    {"address", "password", "aliases"},
 	"monitor": {"down_after", "up_after"},
 	"alerts":  {"email", "from", "webhook"},
+	"submission": {"listen", "tls_listen", "allow_insecure_auth",
+		"max_messages_per_hour"},
+	"outbound": {"smarthost", "username", "password", "require_tls",
+		"queue_lifetime"},
 }
 
 // config checks each table of doc in turn.
@@ -93,6 +97,8 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.TLS = p.tls(p.table(doc, "tls"))
 	c.Monitor = p.monitor(p.table(doc, "monitor"))
 	c.Alerts = p.alerts(p.table(doc, "alerts"), c.Server.Hostname)
+	c.Submission = p.submission(p.table(doc, "submission"), c)
+	c.Outbound = p.outbound(p.table(doc, "outbound"))
 	p.domains(c, p.array(doc, "domain"))
 	p.users(c, p.array(doc, "user"))
 	return c
