@@ -38,7 +38,8 @@ func (e *tlsError) Unwrap() error { return e.err }
 // session is an open SMTP session with a relay host.
 type session struct {
 	c      *smtp.Client
-	relay  string
+	relay  string // the host:port connected to
+	route  string // what deliverBatch compares: relayFor's answer
 	tls    bool
 	broken bool        // the connection is unusable: close, no QUIT
 	stop   func() bool // detaches the context watch
@@ -113,7 +114,8 @@ func (q *Queue) open(relay string, tryTLS bool) (*session, error) {
 		raw.Close()
 		return nil, err
 	}
-	return &session{c: c, relay: relay, tls: secure, stop: stop}, nil
+	return &session{c: c, relay: relay, route: relay, tls: secure,
+		stop: stop}, nil
 }
 
 func (q *Queue) dial(ctx context.Context, relay string) (net.Conn, error) {

@@ -26,10 +26,19 @@ package relayq
 //
 // Fields:
 //
-//   - version: the format version, 1. A reader refuses any other.
+//   - version: the format version: 1 for an entry for a primary, 2 for
+//     one on the outbound route. Version 2 only adds the route field;
+//     a relay entry is still written as version 1, so an older
+//     StrataMail can read the queue, and refuses (moves aside) only the
+//     outbound entries it could not deliver. A reader refuses any
+//     other version.
+//   - route: "outbound" in version 2, absent in version 1: the entry
+//     goes to the smarthost or to the domain's MX hosts, not to a
+//     primary.
 //   - id: the entry's ID, equal to the file name stem; [0-9a-z-], at
 //     most 64 bytes, so that it is always one safe path component.
-//   - domain: the customer domain (lower case) whose primary gets it.
+//   - domain: the customer domain (lower case) whose primary gets it;
+//     on the outbound route, the recipients' domain.
 //   - relay: the last relay host (host:port) known for the domain. The
 //     configuration current at delivery time wins; this one is used only
 //     when the domain has left the configuration.
@@ -64,8 +73,15 @@ import (
 	"github.com/stratamail/continuity/store"
 )
 
-// formatVersion is the envelope record version written and accepted.
-const formatVersion = 1
+// The envelope record versions: formatVersion for entries for a
+// primary, outboundVersion for entries on the outbound route.
+const (
+	formatVersion   = 1
+	outboundVersion = 2
+)
+
+// routeOutbound is the route field of an outbound entry.
+const routeOutbound = "outbound"
 
 // File name suffixes in the queue folder.
 const (
@@ -95,6 +111,7 @@ type rcpt struct {
 type envelope struct {
 	Version     int       `json:"version"`
 	ID          string    `json:"id"`
+	Route       string    `json:"route,omitempty"`
 	Domain      string    `json:"domain"`
 	Relay       string    `json:"relay,omitempty"`
 	Sender      string    `json:"sender"`
@@ -111,6 +128,26 @@ func (e *envelope) clone() *envelope {
 	c := *e
 	c.Rcpts = append([]rcpt(nil), e.Rcpts...)
 	return &c
+}
+
+// outbound reports whether e is on the outbound route.
+func (e *envelope) outbound() bool { return e.Route == routeOutbound }
+
+// version returns the record version e is written with.
+func (e *envelope) version() int {
+	if e.outbound() {
+		return outboundVersion
+	}
+	return formatVersion
+}
+
+// key names the delivery worker of e: its domain, or for the outbound
+// route the domain behind a space, which no domain contains.
+func (e *envelope) key() string {
+	if e.outbound() {
+		return routeOutbound + " " + e.Domain
+	}
+	return e.Domain
 }
 
 // pending returns the addresses still to deliver.
@@ -131,7 +168,7 @@ func (e *envelope) addrs(state string) []string {
 // marshal returns the record's bytes, times in UTC.
 func (e *envelope) marshal() ([]byte, error) {
 	c := e.clone()
-	c.Version = formatVersion
+	c.Version = c.version()
 	c.Arrived = c.Arrived.UTC()
 	c.NextAttempt = c.NextAttempt.UTC()
 	b, err := json.Marshal(c)
@@ -161,8 +198,13 @@ func parseEnvelope(data []byte) (*envelope, error) {
 // validate checks what the rest of relayq relies on.
 func (e *envelope) validate() error {
 	switch {
-	case e.Version != formatVersion:
+	case e.Version != formatVersion && e.Version != outboundVersion:
 		return fmt.Errorf("unknown version %d", e.Version)
+	case e.Route != "" && e.Route != routeOutbound:
+		return fmt.Errorf("unknown route %q", e.Route)
+	case e.Version != e.version():
+		return fmt.Errorf("route %q in a version %d record", e.Route,
+			e.Version)
 	case !validID(e.ID):
 		return fmt.Errorf("bad id %q", e.ID)
 	case !validDomain(e.Domain):

@@ -1,11 +1,8 @@
 package relayq
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 )
 
@@ -98,8 +95,8 @@ func (q *Queue) change(id, why string, edit func(*item) (*envelope,
 }
 
 // ReadEntry returns the entry id of the queue folder dir, reading only
-// its files, and the message's header section (at most maxHeader
-// bytes), as the operator's "queue show" prints them.
+// its files, and the message's header section (see readHeader), as the
+// operator's "queue show" prints them.
 func ReadEntry(dir, id string) (Entry, []byte, error) {
 	if !validID(id) {
 		return Entry{}, nil, ErrNotFound
@@ -110,42 +107,15 @@ func ReadEntry(dir, id string) (Entry, []byte, error) {
 	} else if err != nil {
 		return Entry{}, nil, fmt.Errorf("relayq: %s: %w", id, err)
 	}
-	f, err := os.Open(msgPath(dir, id))
+	fi, err := os.Stat(msgPath(dir, id))
 	if errors.Is(err, os.ErrNotExist) {
 		return Entry{}, nil, ErrNotFound
 	} else if err != nil {
 		return Entry{}, nil, fmt.Errorf("relayq: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Entry{}, nil, fmt.Errorf("relayq: %w", err)
-	}
-	hdr, err := readHeader(f)
+	hdr, err := readHeader(msgPath(dir, id))
 	if err != nil {
 		return Entry{}, nil, fmt.Errorf("relayq: %s: %w", id, err)
 	}
 	return env.entry(fi.Size()), hdr, nil
-}
-
-// maxHeader bounds the header section ReadEntry returns.
-const maxHeader = 64 << 10
-
-// readHeader returns the header section of the message r, up to and
-// without the empty line that ends it.
-func readHeader(r io.Reader) ([]byte, error) {
-	br := bufio.NewReader(io.LimitReader(r, maxHeader))
-	var out bytes.Buffer
-	for {
-		line, err := br.ReadBytes('\n')
-		if len(bytes.TrimRight(line, "\r\n")) == 0 {
-			return out.Bytes(), nil
-		}
-		out.Write(line)
-		if err == io.EOF {
-			return out.Bytes(), nil
-		} else if err != nil {
-			return nil, err
-		}
-	}
 }

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,6 +66,16 @@ type Options struct {
 	CommandTimeout time.Duration
 	// DataTimeout bounds each write of the message during DATA.
 	DataTimeout time.Duration
+	// Store receives the delivery status notifications of the
+	// outbound route in the sender's shadow INBOX; without it none
+	// are written (the failure is only logged).
+	Store *store.Store
+	// Resolver finds the MX hosts of outbound mail; default
+	// net.DefaultResolver.
+	Resolver Resolver
+	// MXPort is the port of MX hosts; default "25". Tests point it
+	// at loopback servers.
+	MXPort string
 }
 
 // Queue is the relay queue in one folder. Its methods are safe for
@@ -139,6 +150,10 @@ func withDefaults(o Options) Options {
 	o.DialTimeout = cmp.Or(o.DialTimeout, DefaultDialTimeout)
 	o.CommandTimeout = cmp.Or(o.CommandTimeout, DefaultCommandTimeout)
 	o.DataTimeout = cmp.Or(o.DataTimeout, DefaultDataTimeout)
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
+	}
+	o.MXPort = cmp.Or(o.MXPort, "25")
 	return o
 }
 
@@ -223,7 +238,20 @@ func (q *Queue) moveCorrupt(id string, why error) {
 // is left behind. Enqueue is safe for concurrent callers.
 func (q *Queue) Enqueue(msgFile, domain, from string,
 	rcpts []string) (string, error) {
-	env, err := q.newEnvelope(domain, from, rcpts)
+	return q.enqueue(msgFile, "", domain, from, rcpts)
+}
+
+// EnqueueOutbound is Enqueue for the outbound route: rcpts are in
+// domain, which is not one of ours, and the entry goes to the
+// smarthost or to domain's MX hosts.
+func (q *Queue) EnqueueOutbound(msgFile, domain, from string,
+	rcpts []string) (string, error) {
+	return q.enqueue(msgFile, routeOutbound, domain, from, rcpts)
+}
+
+func (q *Queue) enqueue(msgFile, route, domain, from string,
+	rcpts []string) (string, error) {
+	env, err := q.newEnvelope(route, domain, from, rcpts)
 	if err != nil {
 		return "", err
 	}
@@ -248,7 +276,8 @@ func (q *Queue) Enqueue(msgFile, domain, from string,
 		env.NextAttempt.Before(q.wakeAt)
 	q.mu.Unlock()
 	q.log.Info("queued", "id", env.ID, "domain", env.Domain,
-		"relay", env.Relay, "rcpts", len(rcpts), "size", fi.Size())
+		"route", env.routeName(), "relay", env.Relay,
+		"rcpts", len(rcpts), "size", fi.Size())
 	if wake {
 		q.kick()
 	}
@@ -256,23 +285,25 @@ func (q *Queue) Enqueue(msgFile, domain, from string,
 }
 
 // newEnvelope validates Enqueue's arguments and makes the record.
-func (q *Queue) newEnvelope(domain, from string,
+func (q *Queue) newEnvelope(route, domain, from string,
 	rcpts []string) (*envelope, error) {
 	now := q.clock.Now()
 	env := &envelope{
-		Version:     formatVersion,
 		ID:          newID(now),
+		Route:       route,
 		Domain:      strings.ToLower(strings.TrimSuffix(domain, ".")),
 		Sender:      from,
 		Arrived:     now,
 		NextAttempt: now,
 	}
-	if q.isDown(env.Domain) {
+	env.Version = env.version()
+	if !env.outbound() && q.isDown(env.Domain) {
 		// The watcher flushes the domain when its primary returns;
 		// no connection attempt per message meanwhile.
 		env.NextAttempt = now.Add(q.retryInterval())
 	}
-	if d := lookupDomain(q.opts.Config(), env.Domain); d != nil {
+	if d := lookupDomain(q.opts.Config(), env.Domain); d != nil &&
+		!env.outbound() {
 		env.Relay = d.Relay
 	}
 	for _, r := range rcpts {
@@ -407,6 +438,9 @@ func (q *Queue) kick() {
 type Entry struct {
 	ID     string `json:"id"`
 	Domain string `json:"domain"`
+	// Route is "relay" for an entry for the domain's primary,
+	// "outbound" for one to the smarthost or the domain's MX hosts.
+	Route string `json:"route"`
 	// Sender is the reverse-path; "" is the null sender.
 	Sender string `json:"sender"`
 	// Recipients are the recipients not yet delivered: pending ones and
@@ -432,7 +466,8 @@ func (e *envelope) entry(size int64) Entry {
 		}
 	}
 	return Entry{
-		ID: e.ID, Domain: e.Domain, Sender: e.Sender,
+		ID: e.ID, Domain: e.Domain, Route: e.routeName(),
+		Sender:     e.Sender,
 		Recipients: left, Failed: e.addrs(stateFailed), Size: size,
 		Arrived: e.Arrived, Attempts: e.Attempts,
 		NextAttempt: e.NextAttempt, LastError: e.LastError,
@@ -494,6 +529,14 @@ func sortEntries(es []Entry) {
 		return cmp.Or(a.Arrived.Compare(b.Arrived),
 			strings.Compare(a.ID, b.ID))
 	})
+}
+
+// routeName names e's route for the log and the operator.
+func (e *envelope) routeName() string {
+	if e.outbound() {
+		return routeOutbound
+	}
+	return "relay"
 }
 
 // lookupDomain finds name in cfg, or returns nil.

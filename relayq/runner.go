@@ -61,7 +61,7 @@ func (q *Queue) dispatch() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, it := range q.items {
-		d := it.env.Domain
+		d := it.env.key()
 		if q.workers[d] || !it.due(now) {
 			continue
 		}
@@ -76,7 +76,7 @@ func (q *Queue) nextTimer() <-chan time.Time {
 	var next time.Time
 	q.mu.Lock()
 	for _, it := range q.items {
-		if it.busy || it.env.Held || q.workers[it.env.Domain] {
+		if it.busy || it.env.Held || q.workers[it.env.key()] {
 			continue
 		}
 		if next.IsZero() || it.env.NextAttempt.Before(next) {
@@ -93,6 +93,8 @@ func (q *Queue) nextTimer() <-chan time.Time {
 
 // work is a domain's delivery worker: it takes due entries in batches,
 // oldest first, and delivers them over one connection while it can.
+// domain is the worker's key (envelope.key): outbound entries of a
+// domain have a worker of their own.
 func (q *Queue) work(domain string) {
 	defer q.kick() // let the scheduler plan this domain's next wake
 	var s *session
@@ -140,7 +142,7 @@ func (q *Queue) takeDue(domain string) []*item {
 	var batch []*item
 	if q.run.ctx.Err() == nil {
 		for _, it := range q.items {
-			if it.env.Domain == domain && it.due(now) {
+			if it.env.key() == domain && it.due(now) {
 				batch = append(batch, it)
 			}
 		}
@@ -167,17 +169,19 @@ func (q *Queue) deliverBatch(domain string, s *session,
 	for i, it := range batch {
 		env := q.snapshot(it)
 		relay := q.relayFor(env)
-		if s != nil && (s.relay != relay || !s.alive()) {
+		if s != nil && (s.route != relay || !s.alive()) {
 			s.close()
 			s = nil
 		}
 		if s == nil {
 			var err error
-			if s, err = q.connect(relay); err != nil {
-				q.connectFailed(domain, relay, batch[i:], err)
+			if s, err = q.connectFor(env, relay); err != nil {
+				q.connectFailed(env, relay, batch[i:], err)
 				return nil
 			}
-			q.markUp(domain)
+			if !env.outbound() {
+				q.markUp(domain)
+			}
 		}
 		next := q.attempt(s, env)
 		if s.broken {
@@ -190,15 +194,17 @@ func (q *Queue) deliverBatch(domain string, s *session,
 }
 
 // connectFailed defers every entry of rest after a failed connection
-// and hands the domain to the watcher.
-func (q *Queue) connectFailed(domain, relay string, rest []*item,
-	err error) {
-	if relay != "" && q.run.ctx.Err() == nil {
-		q.markDown(domain)
+// and hands a primary's domain to the watcher; a permanent failure of
+// the outbound route (no such domain, null MX) fails the recipients.
+func (q *Queue) connectFailed(first *envelope, relay string,
+	rest []*item, err error) {
+	if !first.outbound() && relay != "" && q.run.ctx.Err() == nil {
+		q.markDown(first.Domain)
 	}
 	for _, it := range rest {
 		env := q.snapshot(it)
-		next := q.conclude(env, env.Rcpts, err)
+		rcpts := failAll(env.Rcpts, err)
+		next := q.expire(q.conclude(env, rcpts, err))
 		q.logAttempt(env, next, relay, 0, false, err.Error())
 		q.finish(it, next)
 	}
@@ -212,8 +218,12 @@ func (q *Queue) snapshot(it *item) *envelope {
 }
 
 // relayFor returns the relay host for env: the domain's current one, or
-// the last one recorded when the domain has left the configuration.
+// the last one recorded when the domain has left the configuration. For
+// the outbound route it names the route (see outboundRoute).
 func (q *Queue) relayFor(env *envelope) string {
+	if env.outbound() {
+		return q.outboundRoute(env)
+	}
 	if d := lookupDomain(q.opts.Config(), env.Domain); d != nil {
 		return d.Relay
 	}
@@ -251,6 +261,7 @@ func (q *Queue) attempt(s *session, env *envelope) (next *envelope) {
 	if env.Relay != s.relay {
 		next.Relay = s.relay // remember the last known relay host
 	}
+	next = q.expire(next)
 	q.logAttempt(env, next, s.relay, tried, s.tls,
 		cmp.Or(next.LastError, reply))
 	return next
@@ -271,10 +282,16 @@ func (q *Queue) conclude(env *envelope, rcpts []rcpt,
 		if err != nil {
 			next.LastError = err.Error()
 		}
+	case len(failed) > 0 && env.outbound():
+		// RFC 5321 §4.2.1: 5yz is permanent. finish returns the
+		// message to its sender with a DSN, then drops it.
+		next.NextAttempt = time.Time{}
+		next.LastError = firstReply(next.Rcpts, stateFailed)
 	case len(failed) > 0:
 		// RFC 5321 §4.2.1: 5yz is permanent; do not retry. The
 		// operator decides.
-		// TODO: send a DSN (RFC 3464) to the sender, then drop.
+		// TODO: send a DSN (RFC 3464) to the sender, then drop;
+		// dsn.go can build it.
 		next.Held = true
 		next.NextAttempt = time.Time{}
 		next.LastError = firstReply(next.Rcpts, stateFailed)
@@ -301,6 +318,10 @@ func (q *Queue) finish(it *item, next *envelope) {
 	it.fileMu.Lock()
 	defer it.fileMu.Unlock()
 	delivered := len(next.pending()) == 0 && !next.Held
+	if delivered && !it.gone && len(next.addrs(stateFailed)) > 0 {
+		next = q.bounce(next) // outbound: DSN, or held on failure
+		delivered = !next.Held
+	}
 	var err error
 	switch {
 	case it.gone:
@@ -335,7 +356,8 @@ func (q *Queue) logAttempt(env, next *envelope, relay string, tried int,
 		outcome, level = "deferred", slog.LevelWarn
 	}
 	q.log.Log(context.Background(), level, "relay attempt",
-		"id", env.ID, "domain", env.Domain, "relay", relay,
+		"id", env.ID, "domain", env.Domain, "route", env.routeName(),
+		"relay", relay,
 		"rcpts", tried, "outcome", outcome, "reply", reply,
 		"attempts", next.Attempts, "tls", tls,
 		"next_attempt", next.NextAttempt)

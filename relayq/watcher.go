@@ -62,7 +62,8 @@ func (q *Queue) watchDeferred() {
 	q.mu.Lock()
 	for _, it := range q.items {
 		e := it.env
-		if e.Attempts > 0 && !e.Held && e.NextAttempt.After(now) {
+		if e.Attempts > 0 && !e.Held && e.NextAttempt.After(now) &&
+			!e.outbound() {
 			domains = append(domains, e.Domain)
 		}
 	}
@@ -109,7 +110,8 @@ func (q *Queue) stillDown(domain string) (string, bool) {
 	defer q.mu.Unlock()
 	relay, waiting := "", false
 	for _, it := range q.items {
-		if it.env.Domain == domain && !it.env.Held {
+		if it.env.Domain == domain && !it.env.Held &&
+			!it.env.outbound() {
 			waiting = true
 			relay = it.env.Relay
 		}

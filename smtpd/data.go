@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -88,6 +89,7 @@ func (s *session) intake(t *txn, r io.Reader) (o outcome) {
 		s.log.Warn("spool file not removed", "id", o.id, "err", err)
 	}
 	o.reply = replyAccepted(o.id, o.queueIDs)
+	s.sent()
 	return o
 }
 
@@ -98,9 +100,14 @@ func (s *session) intake(t *txn, r io.Reader) (o outcome) {
 // the intake cancels it, and the client's retry then sends it twice;
 // a two-step enqueue in relayq (stage, then commit) would close that.
 func (s *session) enqueue(t *txn, sp *store.Spool, o *outcome) error {
+	q := s.srv.opts.Queue
 	for _, g := range t.relayGroups() {
-		id, err := s.srv.opts.Queue.Enqueue(sp.Path(), g.domain,
-			quoteAddr(t.from), g.rcpts)
+		enqueue := q.Enqueue
+		if g.outbound {
+			enqueue = q.EnqueueOutbound
+		}
+		id, err := enqueue(sp.Path(), g.domain, quoteAddr(t.from),
+			g.rcpts)
 		if err != nil {
 			return err
 		}
@@ -147,6 +154,10 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 	w := bufio.NewWriterSize(sp, 64<<10)
 	w.Write(received(s.trace(t, o.id)))
 	body := bodyChecker{max: s.cfg.Server.MaxMessageSize}
+	var hdr *headerCapture
+	if s.srv.opts.Submission {
+		hdr = &headerCapture{}
+	}
 	buf := make([]byte, 32<<10)
 	src := dataReader{r: r, tc: s.tc}
 	for {
@@ -154,6 +165,9 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 		if reply, why := body.check(buf[:n]); reply != nil {
 			o.reply, o.reason = reply, why
 			return o
+		}
+		if hdr != nil {
+			hdr.Write(buf[:n])
 		}
 		if _, err := w.Write(buf[:n]); err != nil {
 			return failed(o, err)
@@ -169,6 +183,12 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 	if reply, why := body.end(); reply != nil {
 		o.reply, o.reason = reply, why
 		return o
+	}
+	if hdr != nil {
+		if reply, why := s.checkAuthors(hdr); reply != nil {
+			o.reply, o.reason = reply, why
+			return o
+		}
 	}
 	if err := w.Flush(); err != nil {
 		return failed(o, err)
@@ -203,7 +223,7 @@ func (s *session) readFailure(err error) (*smtp.SMTPError, string,
 func (s *session) trace(t *txn, id string) trace {
 	tr := trace{helo: t.helo, remote: s.remote, tls: s.tls,
 		utf8: t.utf8, host: s.cfg.Server.Hostname, id: id,
-		when: time.Now()}
+		when: time.Now(), auth: s.userName() != ""}
 	if len(t.rcpts) == 1 {
 		tr.rcpt = quoteAddr(t.rcpts[0].addr)
 	}
@@ -274,23 +294,32 @@ func (t *txn) localAddrs() []string {
 
 // relayGroup is the envelope of one queue entry.
 type relayGroup struct {
-	domain string
-	rcpts  []string // as given, quoted again where needed
+	domain   string
+	outbound bool     // on the outbound route, not to a primary
+	rcpts    []string // as given, quoted again where needed
 }
 
-// relayGroups returns t's recipients in domains that relay, grouped by
-// domain in the order first given.
+// relayGroups returns t's recipients in domains that relay and those on
+// the outbound route, grouped by route and domain in the order first
+// given.
 func (t *txn) relayGroups() []relayGroup {
 	var out []relayGroup
 	for _, r := range t.rcpts {
-		if !r.domain.Mode.Relays() {
+		g := relayGroup{outbound: r.domain == nil}
+		switch {
+		case g.outbound:
+			g.domain = strings.ToLower(r.key[strings.LastIndexByte(
+				r.key, '@')+1:])
+		case r.domain.Mode.Relays():
+			g.domain = r.domain.Name
+		default:
 			continue
 		}
-		i := slices.IndexFunc(out, func(g relayGroup) bool {
-			return g.domain == r.domain.Name
+		i := slices.IndexFunc(out, func(o relayGroup) bool {
+			return o.domain == g.domain && o.outbound == g.outbound
 		})
 		if i < 0 {
-			out = append(out, relayGroup{domain: r.domain.Name})
+			out = append(out, g)
 			i = len(out) - 1
 		}
 		out[i].rcpts = append(out[i].rcpts, quoteAddr(r.addr))

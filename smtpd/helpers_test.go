@@ -253,6 +253,13 @@ func (q *linkQueue) Enqueue(msgPath, domain, from string,
 	return id, nil
 }
 
+// EnqueueOutbound records an outbound entry under the domain
+// "outbound:" and domain.
+func (q *linkQueue) EnqueueOutbound(msgPath, domain, from string,
+	rcpts []string) (string, error) {
+	return q.Enqueue(msgPath, "outbound:"+domain, from, rcpts)
+}
+
 func (q *linkQueue) Cancel(id string) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()

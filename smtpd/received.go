@@ -16,6 +16,7 @@ type trace struct {
 	host   string     // our hostname
 	tls    bool
 	utf8   bool
+	auth   bool   // the client authenticated (submission)
 	id     string // intake id
 	rcpt   string // the only recipient, or "" when several
 	when   time.Time
@@ -63,6 +64,9 @@ func protocol(t trace) string {
 	}
 	if t.tls {
 		p += "S"
+	}
+	if t.auth {
+		p += "A" // RFC 3848: ESMTPA, ESMTPSA
 	}
 	return p
 }

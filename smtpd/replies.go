@@ -80,6 +80,27 @@ var (
 	// replyDiskFull is replyTempFail when storage is exhausted
 	// (ENOSPC, EDQUOT).
 	replyDiskFull = reply(452, 4, 3, 1, "Insufficient system storage")
+	// replyAuthRequired refuses MAIL on the submission service before
+	// AUTH (RFC 4954 §6).
+	replyAuthRequired = reply(530, 5, 7, 0, "Authentication required")
+	// replyAuthFailed refuses wrong credentials (RFC 4954 §6).
+	replyAuthFailed = reply(535, 5, 7, 8, "Authentication failed")
+	// replyAuthLocked refuses a client address after too many failed
+	// logins, for a while; the connection is closed after it.
+	replyAuthLocked = reply(421, 4, 7, 0,
+		"Too many failed logins; try again later")
+	// replySenderNotOwned refuses a MAIL FROM that is not one of the
+	// authenticated user's addresses (RFC 6409 §6.1).
+	replySenderNotOwned = reply(553, 5, 7, 1,
+		"Sender address is not yours")
+	// replyFromNotOwned refuses a message whose From: or Sender:
+	// is not one of the user's addresses, or cannot be read.
+	replyFromNotOwned = reply(553, 5, 7, 1,
+		"From: header must be one of your addresses")
+	// replyRateLimited defers MAIL from a user over
+	// max_messages_per_hour.
+	replyRateLimited = reply(450, 4, 7, 0,
+		"Too many messages sent in the last hour; try again later")
 	// replyShutdown answers DATA while the server is closing.
 	replyShutdown = reply(421, 4, 3, 2, "Service shutting down")
 )

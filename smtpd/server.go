@@ -40,6 +40,11 @@ type Queue interface {
 	// rcpts, and makes it durable. It returns the entry's id.
 	Enqueue(msgPath, domain, from string, rcpts []string) (id string,
 		err error)
+	// EnqueueOutbound is Enqueue for the outbound route: recipients
+	// of domain, which is not one of ours, reached through the
+	// smarthost or domain's MX hosts.
+	EnqueueOutbound(msgPath, domain, from string, rcpts []string) (
+		id string, err error)
 	// Cancel removes an entry Enqueue made, when the intake that
 	// made it fails later.
 	Cancel(id string) error
@@ -57,8 +62,16 @@ type Options struct {
 	// Logger receives one line per transaction; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// TLSConfig enables STARTTLS when not nil.
+	// TLSConfig enables STARTTLS when not nil, and is the
+	// configuration of ServeTLS.
 	TLSConfig *tls.Config
+	// Submission makes the server the submission service (RFC 6409)
+	// instead of the inbound one: AUTH is required before MAIL, the
+	// sender must be the user's, and recipients outside our domains
+	// take the outbound route. See submission.go.
+	Submission bool
+	// Now is the clock of the abuse limits; nil means time.Now.
+	Now func() time.Time
 }
 
 // MaxLineLength is the longest line accepted, commands and message
@@ -83,6 +96,8 @@ type tuning struct {
 	// dataTotal bounds a whole body transfer, so a sender that
 	// trickles a byte now and then cannot hold a connection forever.
 	dataTotal time.Duration
+	// sleep waits out the delay after a failed AUTH; tests record it.
+	sleep func(time.Duration)
 }
 
 var defaultTuning = tuning{
@@ -90,6 +105,7 @@ var defaultTuning = tuning{
 	writeTimeout:    5 * time.Minute,
 	dataReadTimeout: 5 * time.Minute,
 	dataTotal:       2 * time.Hour,
+	sleep:           time.Sleep,
 }
 
 // Server is the inbound SMTP server. It runs one go-smtp server per
@@ -100,6 +116,7 @@ type Server struct {
 	log     *slog.Logger
 	tune    tuning
 	connSeq atomic.Uint64
+	limits  *limits // the submission's abuse limits
 
 	mu        sync.Mutex
 	closed    bool
@@ -125,8 +142,12 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	return &Server{
 		opts: opts, log: log, tune: defaultTuning,
+		limits:    newLimits(),
 		listeners: map[net.Listener]bool{},
 		conns:     map[*trackedConn]bool{},
 	}
@@ -135,6 +156,20 @@ func New(opts Options) *Server {
 // Serve accepts connections on l until Close, then returns nil. Serve
 // may run on several listeners at once.
 func (s *Server) Serve(l net.Listener) error {
+	return s.serve(l, nil)
+}
+
+// ServeTLS is Serve with implicit TLS (RFC 8314 §3.3, port 465): each
+// connection starts with a TLS handshake, with Options.TLSConfig.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.opts.TLSConfig == nil {
+		return errors.New("smtpd: ServeTLS without a TLS config")
+	}
+	return s.serve(l, s.opts.TLSConfig)
+}
+
+// serve accepts connections on l, wrapping each in TLS when tc is set.
+func (s *Server) serve(l net.Listener, tc *tls.Config) error {
 	if !s.addListener(l) {
 		return ErrServerClosed
 	}
@@ -144,7 +179,7 @@ func (s *Server) Serve(l net.Listener) error {
 		c, err := l.Accept()
 		if err == nil {
 			delay = 0
-			s.dispatch(c)
+			s.dispatch(c, tc)
 			continue
 		}
 		if s.isClosed() {
@@ -213,11 +248,17 @@ func (s *Server) isClosed() bool {
 
 // dispatch hands a new connection to the go-smtp server of the current
 // snapshot.
-func (s *Server) dispatch(c net.Conn) {
+func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
 	tc := s.track(c)
 	if tc == nil {
 		c.Close()
 		return
+	}
+	// go-smtp sees the TLS connection, so that it knows the session
+	// is secure; the tracked one stays underneath (see tracked).
+	var nc net.Conn = tc
+	if tlsConfig != nil {
+		nc = tls.Server(tc, tlsConfig)
 	}
 	for {
 		gen := s.current()
@@ -225,7 +266,7 @@ func (s *Server) dispatch(c net.Conn) {
 			tc.Close()
 			return
 		}
-		if gen.ln.push(tc) {
+		if gen.ln.push(nc) {
 			return
 		}
 		// The snapshot changed between current and push: retry.
@@ -294,6 +335,10 @@ func (s *Server) newGeneration(cfg *conf.Config) *generation {
 	srv.WriteTimeout = s.tune.writeTimeout
 	srv.TLSConfig = s.opts.TLSConfig
 	srv.ErrorLog = errorLog{s.log}
+	if s.opts.Submission {
+		// Only loopback listeners may have it (conf checks).
+		srv.AllowInsecureAuth = cfg.Submission.AllowInsecureAuth
+	}
 	g.srv = srv
 	return g
 }

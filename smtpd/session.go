@@ -29,12 +29,18 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s.remote = remoteIP(c.Conn().RemoteAddr())
 	_, s.tls = c.TLSConnectionState()
 	s.log = b.srv.log.With("conn", s.id, "remote", s.remoteString())
+	if b.srv.opts.Submission {
+		s.log = s.log.With("service", "submission")
+	}
 	if helo := c.Hostname(); hasControl(helo) {
 		// go-smtp answers with our reply and forgets the name.
 		s.log.Info("mail refused", "helo", helo, "outcome",
 			"refused", "code", codeString(replyBadHelo),
 			"reason", "control character in HELO")
 		return nil, replyBadHelo
+	}
+	if b.srv.opts.Submission {
+		return subSession{s}, nil
 	}
 	return s, nil
 }
@@ -52,8 +58,9 @@ type session struct {
 	tls    bool
 	log    *slog.Logger
 
-	mu  sync.Mutex
-	txn *txn // nil outside a mail transaction
+	mu   sync.Mutex
+	txn  *txn       // nil outside a mail transaction
+	user *conf.User // the submission's authenticated user, or nil
 }
 
 // txn is one mail transaction: MAIL, RCPTs and DATA.
@@ -69,10 +76,10 @@ type txn struct {
 
 // rcpt is an accepted recipient.
 type rcpt struct {
-	addr   string // as go-smtp parsed it
-	key    string // lower case, for comparisons
-	domain *conf.Domain
-	user   *conf.User // nil for a relay-only domain
+	addr   string       // as go-smtp parsed it
+	key    string       // lower case, for comparisons
+	domain *conf.Domain // nil on the outbound route
+	user   *conf.User   // nil for a relay-only domain
 }
 
 // Mail starts a transaction (RFC 5321 §4.1.1.2).
@@ -84,7 +91,11 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 		return replyNested
 	}
 	t := &txn{helo: s.conn.Hostname(), from: from, utf8: opts.UTF8}
-	if r, why := checkMail(t, opts); r != nil {
+	r, why := checkMail(t, opts)
+	if r == nil && s.srv.opts.Submission {
+		r, why = s.checkSender(from)
+	}
+	if r != nil {
 		t.logged = true
 		s.logTxn(t, outcome{reply: r, reason: why})
 		return r
@@ -137,14 +148,19 @@ func (s *session) addRcpt(t *txn, to string) (*smtp.SMTPError, string) {
 	// TODO: <postmaster> without a domain (RFC 5321 §4.5.1) is
 	// refused as not ours: the server has no mailbox of its own yet.
 	dom, user := s.cfg.Lookup(to)
-	if dom == nil {
+	if dom == nil && !s.srv.opts.Submission {
 		return replyRelayDenied, "domain not configured"
 	}
-	// Before any sign of which users exist.
-	if !s.cfg.AcceptsFrom(dom, s.remote) {
+	if dom == nil && strings.IndexByte(to, '@') < 0 {
+		return replyBadRcpt, "no domain for the outbound route"
+	}
+	// Before any sign of which users exist. Authenticated users of
+	// the submission service are not held to their domain's filter.
+	if dom != nil && !s.srv.opts.Submission &&
+		!s.cfg.AcceptsFrom(dom, s.remote) {
 		return replyNotFromFilter, "client not in accept_from"
 	}
-	if dom.Mode.Stores() && user == nil {
+	if dom != nil && dom.Mode.Stores() && user == nil {
 		return replyNoSuchUser, "no such user in a domain in mode " +
 			string(dom.Mode)
 	}
@@ -155,7 +171,7 @@ func (s *session) addRcpt(t *txn, to string) (*smtp.SMTPError, string) {
 			return nil, "" // a duplicate: accepted, kept once
 		}
 	}
-	if !dom.Mode.Stores() {
+	if dom != nil && !dom.Mode.Stores() {
 		user = nil
 	}
 	t.rcpts = append(t.rcpts, rcpt{to, key, dom, user})

@@ -34,6 +34,15 @@ listen = ["{{.SMTP}}"]
 listen = ["{{.IMAP}}"]
 allow_insecure_auth = true   # loopback only
 
+[submission]
+listen = ["{{.Submission}}"]
+allow_insecure_auth = true   # loopback only
+
+[outbound]
+# The demo sink stands in for a provider's smarthost: mail to other
+# domains goes there too.
+smarthost = "{{.Relay}}"
+
 [[domain]]
 name = "example.test"
 mode = "both"
@@ -54,6 +63,7 @@ type demoUser struct {
 
 type demoSettings struct {
 	Dir, SMTP, IMAP, Relay string
+	Submission             string
 	Users                  []demoUser
 	Config                 string
 }
@@ -68,6 +78,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		"stratamail-demo"), "the data `folder`")
 	fs.StringVar(&d.SMTP, "smtp", "127.0.0.1:2525", "SMTP `address`")
 	fs.StringVar(&d.IMAP, "imap", "127.0.0.1:1143", "IMAP `address`")
+	fs.StringVar(&d.Submission, "submission", "127.0.0.1:2587",
+		"submission `address`")
 	fs.StringVar(&d.Relay, "relay", "127.0.0.1:2526",
 		"the demo primary's `address`")
 	if err := parseFlags(fs, args); err != nil {
@@ -134,6 +146,7 @@ StrataMail Continuity demo is running.
   config file  {{.Config}}
   SMTP         {{.SMTP}}   (no TLS; accepts mail for example.test)
   IMAP         {{.IMAP}}   (plain LOGIN allowed on loopback)
+  submission   {{.Submission}}   (AUTH PLAIN/LOGIN without TLS on loopback)
   primary      {{.Relay}}   (down: nothing listens there yet)
 {{range .Users}}
   user {{.Address}}  password {{.Password}}
@@ -151,7 +164,12 @@ StrataMail Continuity demo is running.
 3. The message also waits in the relay queue, since the primary is down:
      go run ./cmd/stratamail queue list -config {{.Config}}
 
-4. Start a primary (a test sink that logs what it receives); within
+4. Send as a user through submission (AUTH; the sender must be yours):
+     swaks --server {{.Submission}} --auth LOGIN --auth-user {{(index .Users 0).Address}} --auth-password '{{(index .Users 0).Password}}' --from {{(index .Users 0).Address}} --to {{(index .Users 1).Address}},friend@elsewhere.test
+   {{(index .Users 1).Address}} gets it at once; friend@elsewhere.test
+   waits in the queue (route outbound) for the smarthost, the sink below.
+
+5. Start a primary (a test sink that logs what it receives); within
    5 s the watcher sees it and the queue drains:
      go run ./cmd/stratamail sink -listen {{.Relay}}
    or ask for delivery at once:

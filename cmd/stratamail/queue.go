@@ -107,7 +107,7 @@ func runQueueList(args []string, stdout, stderr io.Writer) error {
 // printQueue writes entries as a table an operator can read and grep.
 func printQueue(w io.Writer, entries []relayq.Entry, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tDOMAIN\tSENDER\tRECIPIENTS\tSIZE\tAGE\t"+
+	fmt.Fprintln(tw, "ID\tDOMAIN\tROUTE\tSENDER\tRECIPIENTS\tSIZE\tAGE\t"+
 		"ATTEMPTS\tNEXT\tLAST ERROR")
 	for _, e := range entries {
 		sender := e.Sender
@@ -120,8 +120,8 @@ func printQueue(w io.Writer, entries []relayq.Entry, now time.Time) {
 		} else if !e.NextAttempt.IsZero() {
 			next = roundDur(e.NextAttempt.Sub(now)).String()
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n",
-			e.ID, e.Domain, sender, strings.Join(e.Recipients, ","),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n",
+			e.ID, e.Domain, e.Route, sender, strings.Join(e.Recipients, ","),
 			e.Size, roundDur(now.Sub(e.Arrived)), e.Attempts, next,
 			e.LastError)
 	}

@@ -217,6 +217,12 @@ func restartKeys(old, cfg *conf.Config) []string {
 	if !slices.Equal(old.IMAP.Listen, cfg.IMAP.Listen) {
 		keys = append(keys, "imap.listen")
 	}
+	if !slices.Equal(old.Submission.Listen, cfg.Submission.Listen) {
+		keys = append(keys, "submission.listen")
+	}
+	if !slices.Equal(old.Submission.TLSListen, cfg.Submission.TLSListen) {
+		keys = append(keys, "submission.tls_listen")
+	}
 	if old.IMAP.AllowInsecureAuth != cfg.IMAP.AllowInsecureAuth {
 		keys = append(keys, "imap.allow_insecure_auth")
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -63,14 +64,17 @@ type service struct {
 	queue *relayq.Queue
 	mon   *monitor.Monitor
 	smtp  *smtpd.Server
+	sub   *smtpd.Server // the submission service
 	imap  *imapd.Server
 	ctl   *controlServer
 
 	reloads reloadState
 	watcher *fsnotify.Watcher // nil if the system refused one
 
-	smtpLn []net.Listener
-	imapLn []net.Listener
+	smtpLn   []net.Listener
+	imapLn   []net.Listener
+	subLn    []net.Listener // submission with STARTTLS
+	subTLSLn []net.Listener // submission with implicit TLS
 }
 
 // startService opens the data directory and binds every listener. It
@@ -99,6 +103,7 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	s.queue, err = relayq.Open(qdir, relayq.Options{
 		Config: s.config,
 		Logger: log,
+		Store:  s.store, // DSNs of the outbound route
 	})
 	if err != nil {
 		return nil, err
@@ -119,6 +124,13 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	if s.imapLn, err = listenAll(cfg.IMAP.Listen); err != nil {
 		return nil, err
 	}
+	if s.subLn, err = listenAll(cfg.Submission.Listen); err != nil {
+		return nil, err
+	}
+	s.subTLSLn, err = listenAll(cfg.Submission.TLSListen)
+	if err != nil {
+		return nil, err
+	}
 	if s.ctl, err = listenControl(cfg.Server.DataDir, s); err != nil {
 		return nil, err
 	}
@@ -128,6 +140,10 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	s.smtp = smtpd.New(smtpd.Options{
 		Store: s.store, Queue: s.queue, Config: s.config,
 		Logger: log, TLSConfig: tlsConfig,
+	})
+	s.sub = smtpd.New(smtpd.Options{
+		Store: s.store, Queue: s.queue, Config: s.config,
+		Logger: log, TLSConfig: tlsConfig, Submission: true,
 	})
 	s.imap = imapd.New(imapd.Options{
 		Store: s.store, Config: s.config, Logger: log,
@@ -176,7 +192,8 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 }
 
 func (s *service) closeListeners() {
-	for _, l := range append(s.smtpLn, s.imapLn...) {
+	for _, l := range slices.Concat(s.smtpLn, s.imapLn, s.subLn,
+		s.subTLSLn) {
 		l.Close()
 	}
 	if s.ctl != nil {
@@ -189,10 +206,13 @@ func (s *service) run(ctx context.Context) error {
 	cfg := s.config()
 	s.log.Info("stratamail started", "hostname", cfg.Server.Hostname,
 		"data_dir", cfg.Server.DataDir, "smtp", addrs(s.smtpLn),
-		"imap", addrs(s.imapLn), "domains", len(cfg.Domains),
+		"imap", addrs(s.imapLn), "submission",
+		addrs(slices.Concat(s.subLn, s.subTLSLn)),
+		"domains", len(cfg.Domains),
 		"users", len(cfg.Users))
 	var wg sync.WaitGroup
-	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+3)
+	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+
+		len(s.subLn)+len(s.subTLSLn)+3)
 	serve := func(f func() error) {
 		wg.Go(func() { errc <- f() })
 	}
@@ -201,6 +221,12 @@ func (s *service) run(ctx context.Context) error {
 	}
 	for _, l := range s.imapLn {
 		serve(func() error { return s.imap.Serve(l) })
+	}
+	for _, l := range s.subLn {
+		serve(func() error { return s.sub.Serve(l) })
+	}
+	for _, l := range s.subTLSLn {
+		serve(func() error { return s.sub.ServeTLS(l) })
 	}
 	qctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -224,6 +250,7 @@ func (s *service) run(ctx context.Context) error {
 func (s *service) shutdown(cancelQueue context.CancelFunc) {
 	cancelQueue()
 	s.smtp.Close()
+	s.sub.Close()
 	s.imap.Close()
 	s.ctl.Close()
 }

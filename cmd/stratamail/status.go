@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -65,8 +66,8 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	cfg, err := conf.Load(*path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
-		return fmt.Errorf("the config file has errors; a running server "+
-			"refuses it and keeps its last valid configuration")
+		return errors.New("the config file has errors; a running " +
+			"server refuses it and keeps its last valid configuration")
 	}
 	now := time.Now()
 	rows, err := collectStatus(cfg, now)

@@ -1,0 +1,267 @@
+package relayq
+
+// Delivery status notifications (RFC 3464): the message that tells a
+// sender which recipients failed. It is a multipart/report (RFC 6522)
+// of a human-readable part, a message/delivery-status part, and the
+// original header as text/rfc822-headers (RFC 6522 §4). It is written
+// straight into the sender's shadow INBOX, never queued: a DSN is never
+// answered with another.
+//
+// buildDSN knows nothing of the queue's routes, so that the expiry of
+// relay entries can use it too.
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/stratamail/continuity/conf"
+)
+
+// maxDSNHeader bounds the original header copied into a DSN.
+const maxDSNHeader = 64 << 10
+
+// dsn is what a delivery status notification reports.
+type dsn struct {
+	host     string // the reporting MTA, our hostname
+	sender   string // the original reverse-path, its recipient
+	id       string // the queue entry, for the operator
+	arrived  time.Time
+	now      time.Time
+	remote   string // the last host tried, or ""
+	failed   []rcpt // the recipients that failed, with their replies
+	original []byte // the original header section, CRLF
+}
+
+// enhancedRE matches an enhanced status code (RFC 3463 §2) as a word.
+var enhancedRE = regexp.MustCompile(`(^|\s)([245]\.\d{1,3}\.\d{1,3})(\s|;|$)`)
+
+// dsnStatus returns the RFC 3463 status of a recipient's reply: its
+// enhanced code, or the class of its basic code.
+func dsnStatus(reply string) string {
+	head := reply[:min(len(reply), 16)]
+	if m := enhancedRE.FindStringSubmatch(head); m != nil {
+		return m[2]
+	}
+	if len(reply) > 0 && (reply[0] == '4' || reply[0] == '5') {
+		return reply[:1] + ".0.0"
+	}
+	return "5.0.0"
+}
+
+// diagnostic returns the Diagnostic-Code field's value for reply: an
+// SMTP reply as such, anything else as our own diagnostic type.
+func diagnostic(reply string) string {
+	if len(reply) >= 3 && isDigits(reply[:3]) {
+		return "smtp; " + reply
+	}
+	return "X-StrataMail; " + reply
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// fieldText makes s safe as the text of one header field line:
+// printable ASCII only, at most 900 bytes.
+func fieldText(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f {
+			b[i] = '?'
+		}
+	}
+	return string(b[:min(len(b), 900)])
+}
+
+// buildDSN returns the DSN message, CRLF throughout.
+func buildDSN(d dsn) []byte {
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	boundary := "dsn-" + hex.EncodeToString(rnd[:])
+	var b bytes.Buffer
+	w := func(format string, args ...any) {
+		fmt.Fprintf(&b, format+"\r\n", args...)
+	}
+	w("From: Mail Delivery System <MAILER-DAEMON@%s>", d.host)
+	w("To: <%s>", fieldText(d.sender))
+	w("Subject: Undelivered Mail Returned to Sender")
+	w("Date: %s", d.now.Format(time.RFC1123Z))
+	w("Message-ID: <%s.%s@%s>", d.id, hex.EncodeToString(rnd[:4]),
+		d.host)
+	w("Auto-Submitted: auto-replied") // RFC 3834 §5
+	w("MIME-Version: 1.0")
+	w("Content-Type: multipart/report; report-type=delivery-status;")
+	w("\tboundary=%q", boundary)
+	w("")
+	w("This is a MIME-formatted delivery status notification.")
+	w("")
+	w("--%s", boundary)
+	writeHuman(&b, d, w)
+	w("--%s", boundary)
+	writeStatus(d, w)
+	w("--%s", boundary)
+	w("Content-Type: text/rfc822-headers")
+	w("")
+	b.Write(d.original)
+	w("--%s--", boundary)
+	return b.Bytes()
+}
+
+// writeHuman writes the human-readable part (RFC 6522 §3).
+func writeHuman(b *bytes.Buffer, d dsn, w func(string, ...any)) {
+	w("Content-Type: text/plain; charset=us-ascii")
+	w("Content-Description: Notification")
+	w("")
+	w("This is the mail system at %s.", d.host)
+	w("")
+	w("Your message could not be delivered to the recipients below.")
+	w("It was sent %s and has been given up on.",
+		d.arrived.UTC().Format(time.RFC1123Z))
+	w("")
+	for _, r := range d.failed {
+		w("<%s>: %s", fieldText(r.Addr), fieldText(r.Reply))
+	}
+	w("")
+}
+
+// writeStatus writes the message/delivery-status part (RFC 3464 §2).
+func writeStatus(d dsn, w func(string, ...any)) {
+	w("Content-Type: message/delivery-status")
+	w("Content-Description: Delivery report")
+	w("")
+	w("Reporting-MTA: dns; %s", d.host)
+	w("X-StrataMail-Queue-ID: %s", d.id)
+	w("Arrival-Date: %s", d.arrived.Format(time.RFC1123Z))
+	for _, r := range d.failed {
+		w("")
+		w("Final-Recipient: rfc822; %s", fieldText(r.Addr))
+		w("Action: failed")
+		w("Status: %s", dsnStatus(r.Reply))
+		if d.remote != "" {
+			w("Remote-MTA: dns; %s", fieldText(d.remote))
+		}
+		w("Diagnostic-Code: %s", fieldText(diagnostic(r.Reply)))
+		w("Last-Attempt-Date: %s", d.now.Format(time.RFC1123Z))
+	}
+	w("")
+}
+
+// readHeader returns the header section of the message at path, up to
+// maxDSNHeader bytes, cut at a line end, CRLF-terminated.
+func readHeader(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReader(io.LimitReader(f, maxDSNHeader))
+	var out []byte
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil || len(bytes.TrimRight(line, "\r\n")) == 0 {
+			break // the end, the empty line, or the limit
+		}
+		out = append(out, line...)
+	}
+	return out, nil
+}
+
+// bounce returns next, an outbound entry with no pending recipient and
+// some failed, to its sender: a DSN into the sender's shadow INBOX when
+// the sender is one of our users. It returns next, or a held copy when
+// the DSN could not be written, so the operator sees the failure.
+func (q *Queue) bounce(next *envelope) *envelope {
+	failed := q.failedRcpts(next)
+	if !next.outbound() || len(failed) == 0 {
+		return next
+	}
+	user := q.dsnRecipient(next.Sender)
+	if user == nil {
+		q.log.Warn("bounced; no DSN: the sender has no shadow "+
+			"mailbox", "id", next.ID, "sender", next.Sender,
+			"failed", next.addrs(stateFailed))
+		return next
+	}
+	err := q.writeDSN(next, failed, user.Address)
+	if err != nil {
+		q.log.Error("bounced; DSN not written; entry held",
+			"id", next.ID, "sender", next.Sender, "err", err)
+		held := next.clone()
+		held.Held = true
+		return held
+	}
+	q.log.Info("bounced; DSN delivered", "id", next.ID,
+		"sender", next.Sender, "to", user.Address,
+		"failed", next.addrs(stateFailed))
+	return next
+}
+
+func (q *Queue) failedRcpts(e *envelope) []rcpt {
+	var out []rcpt
+	for _, r := range e.Rcpts {
+		if r.State == stateFailed {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// dsnRecipient returns the user whose shadow INBOX takes a DSN for
+// sender: none for the null sender (RFC 5321 §4.5.5: never answer a
+// bounce) or an address that is not a user's.
+func (q *Queue) dsnRecipient(sender string) *conf.User {
+	cfg := q.opts.Config()
+	if sender == "" || cfg == nil || q.opts.Store == nil {
+		return nil
+	}
+	_, u := cfg.Lookup(strings.Trim(sender, "<>"))
+	return u
+}
+
+// writeDSN builds the DSN of env's failed recipients and delivers it
+// into addr's INBOX through the store's spool: fsynced before the entry
+// is dropped.
+func (q *Queue) writeDSN(env *envelope, failed []rcpt, addr string) error {
+	hdr, err := readHeader(msgPath(q.dir, env.ID))
+	if err != nil {
+		return err
+	}
+	msg := buildDSN(dsn{host: q.hostname(), sender: env.Sender,
+		id: env.ID, arrived: env.Arrived, now: q.clock.Now(),
+		remote: remoteHost(env.Relay), failed: failed, original: hdr})
+	sp, err := q.opts.Store.NewSpool()
+	if err != nil {
+		return err
+	}
+	defer sp.Discard()
+	if _, err := sp.Write(msg); err != nil {
+		return err
+	}
+	if err := sp.Commit(); err != nil {
+		return err
+	}
+	_, err = q.opts.Store.DeliverNew(sp, []string{addr})
+	return err
+}
+
+// remoteHost returns the host of a host:port, for Remote-MTA.
+func remoteHost(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
