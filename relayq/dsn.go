@@ -41,15 +41,19 @@ type dsn struct {
 	original []byte // the original header section, CRLF
 }
 
-// enhancedRE matches an enhanced status code (RFC 3463 §2) as a word.
-var enhancedRE = regexp.MustCompile(`(^|\s)([245]\.\d{1,3}\.\d{1,3})(\s|;|$)`)
+// enhancedRE matches an enhanced status code (RFC 3463 §2).
+var enhancedRE = regexp.MustCompile(`^[245]\.\d{1,3}\.\d{1,3};?$`)
 
-// dsnStatus returns the RFC 3463 status of a recipient's reply: its
-// enhanced code, or the class of its basic code.
+// dsnStatus returns the RFC 3463 status of a recipient's reply: the
+// enhanced code after its basic code (RFC 2034 §4) or at its start,
+// else the class of its basic code.
 func dsnStatus(reply string) string {
-	head := reply[:min(len(reply), 16)]
-	if m := enhancedRE.FindStringSubmatch(head); m != nil {
-		return m[2]
+	f := strings.Fields(reply)
+	if len(f) > 0 && len(f[0]) == 3 && isDigits(f[0]) {
+		f = f[1:]
+	}
+	if len(f) > 0 && enhancedRE.MatchString(f[0]) {
+		return strings.TrimSuffix(f[0], ";")
 	}
 	if len(reply) > 0 && (reply[0] == '4' || reply[0] == '5') {
 		return reply[:1] + ".0.0"

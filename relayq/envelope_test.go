@@ -98,3 +98,46 @@ func FuzzParseEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// TestEnvelopeVersions checks the compatibility rules of version 2:
+// relay entries stay version 1 (an older reader loads them), outbound
+// ones are version 2 with their route, and the two never mix.
+func TestEnvelopeVersions(t *testing.T) {
+	v1, _ := sampleEnvelope().marshal()
+	out := sampleEnvelope()
+	out.Route = routeOutbound
+	v2, _ := out.marshal()
+	if !bytes.Contains(v1, []byte(`{"version":1,`)) ||
+		bytes.Contains(v1, []byte(`"route"`)) {
+		t.Errorf("relay record: %s", v1)
+	}
+	if !bytes.Contains(v2, []byte(`{"version":2,`)) ||
+		!bytes.Contains(v2, []byte(`"route":"outbound"`)) {
+		t.Errorf("outbound record: %s", v2)
+	}
+	tests := []struct {
+		name string
+		rec  string
+		ok   bool
+	}{
+		{"version 1", string(v1), true},
+		{"version 2", string(v2), true},
+		{"route in version 1", strings.Replace(string(v2),
+			`"version":2`, `"version":1`, 1), false},
+		{"version 2 without route", strings.Replace(string(v1),
+			`"version":1`, `"version":2`, 1), false},
+		{"unknown route", strings.Replace(string(v2), `"outbound"`,
+			`"sideways"`, 1), false},
+		{"version 3", strings.Replace(string(v2), `"version":2`,
+			`"version":3`, 1), false},
+	}
+	for _, tc := range tests {
+		e, err := parseEnvelope([]byte(tc.rec))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: err %v", tc.name, err)
+		}
+		if err == nil && e.outbound() != (e.Version == 2) {
+			t.Errorf("%s: outbound %v", tc.name, e.outbound())
+		}
+	}
+}
