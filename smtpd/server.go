@@ -1,4 +1,5 @@
-// Package smtpd is StrataMail's inbound SMTP front end (port 25): the
+// Package smtpd is StrataMail's SMTP front end (port 25, and submission
+// on 587/465): the
 // door through which a customer's mail arrives while their primary is
 // down, from their spam filter or as a secondary MX.
 //
@@ -10,8 +11,13 @@
 // spool, fsynced, hard-linked into each local recipient's new/ and into
 // the relay queue (one entry per domain), then the spool name dropped.
 //
-// smtpd never relays by itself, never authenticates anyone and never
-// modifies a message after it is stored. It does not write to the
+// With Options.Submission the same intake serves authenticated users
+// (RFC 6409, see submission.go): AUTH PLAIN or LOGIN first, only the
+// user's own sender addresses, and recipients outside our domains
+// queued for the outbound route. Port 25 never offers AUTH.
+//
+// smtpd never relays for an unauthenticated client and never modifies
+// a message after it is stored. It does not write to the
 // configuration; each connection keeps the snapshot current when it was
 // accepted.
 package smtpd
