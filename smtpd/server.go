@@ -1,7 +1,7 @@
-// Package smtpd is StrataMail's SMTP front end (port 25, and submission
-// on 587/465): the
-// door through which a customer's mail arrives while their primary is
-// down, from their spam filter or as a secondary MX.
+// Package smtpd is StrataMail's SMTP front end: the door (port 25)
+// through which a customer's mail arrives while their primary is down,
+// from their spam filter or as a secondary MX, and the submission
+// service (587, 465) through which its users send meanwhile.
 //
 // It owns the SMTP dialogue on top of go-smtp: which recipients are
 // accepted (only those of configured domains, and for domains with

@@ -103,20 +103,15 @@ address = "carol@local.test"
 password = %[5]q
 %[6]s`
 
-// startEnv writes a config with the primary at primary and starts the
-// service from it, as "stratamail serve -config" would.
-func startEnv(t *testing.T, dir, primary string) *testEnv {
-	t.Helper()
-	return startEnvExtra(t, dir, primary, "")
-}
-
-// startEnvExtra is startEnv with extra TOML at the config's end.
-func startEnvExtra(t *testing.T, dir, primary, extra string) *testEnv {
+// startEnv writes a config with the primary at primary, and the TOML
+// tables of extra, and starts the service from it, as "stratamail serve
+// -config" would.
+func startEnv(t *testing.T, dir, primary string, extra ...string) *testEnv {
 	t.Helper()
 	e := &testEnv{dir: dir, primary: primary,
 		smtp: freeAddr(t), imap: freeAddr(t)}
 	e.cfgPath = filepath.Join(dir, "stratamail.toml")
-	e.writeConfig(t, primary, extra)
+	e.writeConfig(t, primary, strings.Join(extra, "\n"))
 	cfg, err := conf.Load(e.cfgPath)
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +309,14 @@ func (s *primarySession) Mail(f string, _ *smtp.MailOptions) error {
 	return nil
 }
 
+// Rcpt refuses nobody@ in any domain with 550 5.1.1, so that tests can
+// have a permanent refusal.
 func (s *primarySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if strings.HasPrefix(to, "nobody@") {
+		return &smtp.SMTPError{Code: 550,
+			EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			Message:      "no such user"}
+	}
 	s.to = append(s.to, to)
 	return nil
 }

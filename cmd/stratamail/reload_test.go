@@ -127,7 +127,7 @@ func TestTLSReload(t *testing.T) {
 	}
 	cert, key := testcert.WritePair(t, certDir, "mx", "old.test")
 	tlsTable := fmt.Sprintf("\n[tls]\ncert = %q\nkey = %q\n", cert, key)
-	e := startEnvExtra(t, dir, freeAddr(t), tlsTable)
+	e := startEnv(t, dir, freeAddr(t), tlsTable)
 	if got := peerName(t, e.smtp); got != "old.test" {
 		t.Fatalf("STARTTLS serves %q, want old.test", got)
 	}
