@@ -98,7 +98,7 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.Monitor = p.monitor(p.table(doc, "monitor"))
 	c.Alerts = p.alerts(p.table(doc, "alerts"), c.Server.Hostname)
 	c.Submission = p.submission(p.table(doc, "submission"), c)
-	c.Outbound = p.outbound(p.table(doc, "outbound"))
+	c.Outbound = p.outbound(p.table(doc, "outbound"), c)
 	p.domains(c, p.array(doc, "domain"))
 	p.users(c, p.array(doc, "user"))
 	return c

@@ -134,14 +134,20 @@ func (p *parser) notTaken(key string, addrs, taken []string) {
 	}
 }
 
-// outbound checks the [outbound] table t, which may be nil.
-func (p *parser) outbound(t map[string]any) Outbound {
+// outbound checks the [outbound] table t, which may be nil. The
+// smarthost must not be one of c's own SMTP or submission listeners.
+func (p *parser) outbound(t map[string]any, c *Config) Outbound {
 	const path = "outbound"
 	o := Outbound{QueueLifetime: p.duration(t, path, "queue_lifetime",
 		DefaultQueueLifetime)}
 	if h, ok := p.getString(t, path, "smarthost"); ok && h != "" {
+		own := slices.Concat(c.SMTP.Listen, c.Submission.Listen,
+			c.Submission.TLSListen)
 		if err := checkHostPort(h, "587", false); err != nil {
 			p.errorf(path+".smarthost", "%s", err)
+		} else if RelayLoops(h, own, c.Server.Hostname) {
+			p.errorf(path+".smarthost", "%q is this server's own "+
+				"listener; mail would loop back here", h)
 		} else {
 			o.Smarthost = h
 		}

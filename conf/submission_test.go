@@ -72,6 +72,17 @@ allow_insecure_auth = true
 			`port (write "smtp.test:587")`,
 	},
 	{
+		name: "smarthost is our own submission listener",
+		text: okServer + `[submission]
+listen = ["127.0.0.1:587"]
+allow_insecure_auth = true
+[outbound]
+smarthost = "127.0.0.1:587"
+`,
+		want: `t.toml:8: outbound.smarthost: "127.0.0.1:587" is this ` +
+			`server's own listener; mail would loop back here`,
+	},
+	{
 		name: "username without password",
 		text: okServer + `[outbound]
 smarthost = "smtp.test:587"
