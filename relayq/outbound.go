@@ -74,6 +74,10 @@ func (q *Queue) outboundConf() conf.Outbound {
 
 // outboundRoute names env's route: the smarthost, or "mx:" and the
 // domain.
+//
+// TODO: with a smarthost, each recipient domain still has its worker
+// and its own connection; one worker for the smarthost would reuse one
+// session for all.
 func (q *Queue) outboundRoute(env *envelope) string {
 	if sh := q.outboundConf().Smarthost; sh != "" {
 		return sh

@@ -2,6 +2,7 @@ package relayq
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/stratamail/continuity/conf"
@@ -326,5 +328,124 @@ func TestOutboundExpires(t *testing.T) {
 		"Status: 4.4.7\r\n") || !strings.Contains(inbox[0],
 		"Final-Recipient: rfc822; bob@elsewhere.test\r\n") {
 		t.Errorf("DSN after expiry: %q", inbox)
+	}
+}
+
+// startAuthPrimary starts a smarthost on loopback that wants AUTH
+// PLAIN as u/p before MAIL.
+func startAuthPrimary(t *testing.T) *primary {
+	t.Helper()
+	p := &primary{refuse: map[string]*smtp.SMTPError{}}
+	p.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (
+		smtp.Session, error) {
+		ps, _ := p.newSession(c)
+		return &authSession{primarySession: ps.(*primarySession)}, nil
+	}))
+	p.srv.Domain = "smarthost.test"
+	p.srv.AllowInsecureAuth = true // loopback
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = l.Addr().String()
+	go p.srv.Serve(l)
+	t.Cleanup(func() { p.srv.Close() })
+	return p
+}
+
+type authSession struct {
+	*primarySession
+	authed bool
+}
+
+func (s *authSession) AuthMechanisms() []string { return []string{"PLAIN"} }
+
+func (s *authSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "u" || pass != "p" {
+			return &smtp.SMTPError{Code: 535,
+				EnhancedCode: smtp.EnhancedCode{5, 7, 8},
+				Message:      "bad login"}
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+
+func (s *authSession) Mail(from string, o *smtp.MailOptions) error {
+	if !s.authed {
+		return &smtp.SMTPError{Code: 530,
+			EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "auth"}
+	}
+	return s.primarySession.Mail(from, o)
+}
+
+func TestSmarthostLogin(t *testing.T) {
+	tests := []struct {
+		name, pass string
+		delivered  bool
+	}{
+		{"right password", "p", true},
+		{"wrong password", "x", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startAuthPrimary(t)
+			e := newOutEnv(t, fmt.Sprintf("smarthost = %q\n"+
+				"username = \"u\"\npassword = %q", p.addr, tc.pass),
+				nil, "")
+			id := e.send("elsewhere.test", "alice@example.test",
+				"bob@elsewhere.test")
+			e.run()
+			waitFor(t, "an attempt", func() bool {
+				x, ok := e.entry(id)
+				return !ok || x.Attempts == 1
+			})
+			if got := len(p.received()) == 1; got != tc.delivered {
+				t.Errorf("delivered %v, want %v", got, tc.delivered)
+			}
+			if x, ok := e.entry(id); ok && !strings.Contains(
+				x.LastError, "smarthost login: SMTP error 535") {
+				t.Errorf("last error %q", x.LastError)
+			}
+		})
+	}
+}
+
+func TestSmarthostRequireTLS(t *testing.T) {
+	tests := []struct {
+		name      string
+		tls       bool
+		delivered bool
+	}{
+		{"STARTTLS offered", true, true},
+		{"no STARTTLS", false, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cfg *tls.Config
+			if tc.tls {
+				cfg = selfSigned(t)
+			}
+			p := startPrimary(t, "127.0.0.1:0", cfg)
+			e := newOutEnv(t, fmt.Sprintf("smarthost = %q\n"+
+				"require_tls = true", p.addr), nil, "")
+			id := e.send("elsewhere.test", "alice@example.test",
+				"bob@elsewhere.test")
+			e.run()
+			waitFor(t, "an attempt", func() bool {
+				x, ok := e.entry(id)
+				return !ok || x.Attempts == 1
+			})
+			got := p.received()
+			if (len(got) == 1) != tc.delivered ||
+				tc.delivered && !got[0].tls {
+				t.Errorf("received %+v", got)
+			}
+			if x, ok := e.entry(id); ok && !strings.Contains(
+				x.LastError, "offers no STARTTLS") {
+				t.Errorf("last error %q", x.LastError)
+			}
+		})
 	}
 }

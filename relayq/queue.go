@@ -1,5 +1,6 @@
 // Package relayq owns the relay queue: the messages accepted for a
-// customer domain that still have to reach its primary.
+// customer domain that still have to reach its primary, and those our
+// users sent to other domains.
 //
 // An entry is a hard link to the intake spool file plus an envelope
 // record (see envelope.go for the format), both in one queue folder,
@@ -9,9 +10,16 @@
 // the operator, and probes an unreachable primary so that its queue is
 // flushed as soon as it answers again (watcher.go).
 //
+// The same machinery carries the outbound route (outbound.go): mail
+// from our users to other domains, delivered to the smarthost or to
+// the recipient domain's MX hosts, with its own worker per recipient
+// domain; a permanent failure or the end of the queue lifetime returns
+// it to the sender as a DSN in their shadow INBOX (dsn.go).
+//
 // relayq never modifies a message file: the file shares its inode with
 // the shadow Maildir copies. It reads the configuration snapshot it is
-// handed and never writes it. It imports only conf and store.
+// handed and never writes it. It imports only conf and store, which
+// takes its DSNs.
 package relayq
 
 import (

@@ -30,6 +30,12 @@ const (
 )
 
 // limits holds the state of both limits.
+//
+// TODO: the state is in memory: a restart forgets lockouts and counts.
+// And a lockout is per client address, so every user behind one address
+// (a webmail on loopback, a company NAT) is locked out together; keying
+// failures by address and login name, with a looser per-address limit,
+// would spare them.
 type limits struct {
 	mu    sync.Mutex
 	fails map[netip.Addr]*authFailures
