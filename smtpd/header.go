@@ -86,6 +86,11 @@ func authorAddrs(h textproto.MIMEHeader) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		if len(list) == 0 {
+			// A group such as "undisclosed:;" names nobody; RFC
+			// 5322 §3.6.2 wants mailboxes here.
+			return nil, fmt.Errorf("%s: names no mailbox", name)
+		}
 		for _, a := range list {
 			out = append(out, strings.ToLower(a.Address))
 		}

@@ -292,6 +292,8 @@ func TestSubmissionSenderChecks(t *testing.T) {
 		{"two From: fields", "alice@example.test",
 			"From: <alice@example.test>\r\n" +
 				fromMsg("<bob@example.test>"), "553 5.7.1"},
+		{"From: an empty group", "alice@example.test",
+			fromMsg("undisclosed:;"), "553 5.7.1"},
 		{"no From:", "alice@example.test",
 			"Subject: x\r\n\r\nbody\r\n", "553 5.7.1"},
 		{"From: that does not parse", "alice@example.test",
