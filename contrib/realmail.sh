@@ -109,11 +109,13 @@ log "building stratamail"
 free_port smtp_port
 free_port imap_port
 free_port relay_port
+free_port sub_port
 smtp=127.0.0.1:$smtp_port
 imap=127.0.0.1:$imap_port
 relay=127.0.0.1:$relay_port # the primary: down until the sink starts
 "$tmp/stratamail" demo -dir "$tmp/sm" -smtp "$smtp" -imap "$imap" \
-	-relay "$relay" >"$tmp/demo.out" 2>"$tmp/demo.log" &
+	-relay "$relay" -submission "127.0.0.1:$sub_port" \
+	>"$tmp/demo.out" 2>"$tmp/demo.log" &
 sm_pid=$!
 wait_demo "$sm_pid" "$tmp/demo.out" "$tmp/demo.log"
 password=$(awk -v u="$RCPT" '$1 == "user" && $2 == u && $3 == "password" { print $4 }' \
