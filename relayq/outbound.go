@@ -64,7 +64,7 @@ func failAll(rcpts []rcpt, err error) []rcpt {
 	return out
 }
 
-// outbound returns the current [outbound] settings.
+// outboundConf returns the current [outbound] settings.
 func (q *Queue) outboundConf() conf.Outbound {
 	if cfg := q.opts.Config(); cfg != nil {
 		return cfg.Outbound
