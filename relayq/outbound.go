@@ -184,6 +184,9 @@ func (q *Queue) connectMX(domain string) (*session, error) {
 // does not exist, or has a null MX, is a permError.
 func (q *Queue) mxHosts(ctx context.Context, domain string) ([]string,
 	error) {
+	if ip, ok := addressLiteral(domain); ok {
+		return []string{ip}, nil // RFC 5321 §4.1.3: no lookup
+	}
 	mxs, err := q.opts.Resolver.LookupMX(ctx, domain)
 	var de *net.DNSError
 	switch {
@@ -209,6 +212,22 @@ func (q *Queue) mxHosts(ctx context.Context, domain string) ([]string,
 		}
 	}
 	return hosts, nil
+}
+
+// addressLiteral returns the IP address of an address literal such as
+// [192.0.2.1] or [IPv6:2001:db8::1] (RFC 5321 §4.1.3).
+func addressLiteral(domain string) (string, bool) {
+	if len(domain) < 2 || domain[0] != '[' ||
+		domain[len(domain)-1] != ']' {
+		return "", false
+	}
+	lit := strings.ToLower(domain[1 : len(domain)-1])
+	v6, isV6 := strings.CutPrefix(lit, "ipv6:")
+	ip := net.ParseIP(v6)
+	if ip == nil || isV6 != (ip.To4() == nil) {
+		return "", false
+	}
+	return ip.String(), true
 }
 
 // implicitMX is the domain itself as its only mail host, when it has

@@ -245,9 +245,10 @@ func TestMXOrder(t *testing.T) {
 		domain string
 		want   *primary
 	}{
-		{"pref.test", first},  // lowest preference first
-		{"down.test", second}, // the next one when the first is down
-		{"nomx.test", third},  // no MX: the domain's own address
+		{"pref.test", first},   // lowest preference first
+		{"down.test", second},  // the next one when the first is down
+		{"nomx.test", third},   // no MX: the domain's own address
+		{"[127.0.0.4]", third}, // an address literal: no lookup
 	}
 	e := newOutEnv(t, "", res, port)
 	e.run()
@@ -447,5 +448,24 @@ func TestSmarthostRequireTLS(t *testing.T) {
 				t.Errorf("last error %q", x.LastError)
 			}
 		})
+	}
+}
+
+func TestAddressLiteral(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"[192.0.2.1]", "192.0.2.1"},
+		{"[IPv6:2001:db8::1]", "2001:db8::1"},
+		{"[2001:db8::1]", ""},    // IPv6 needs its tag
+		{"[IPv6:192.0.2.1]", ""}, // and IPv4 has none
+		{"192.0.2.1]", ""},
+		{"[192.0.2.1", ""},
+		{"[]", ""},
+		{"example.test", ""},
+	}
+	for _, tc := range tests {
+		got, ok := addressLiteral(tc.in)
+		if got != tc.want || ok != (tc.want != "") {
+			t.Errorf("addressLiteral(%q) = %q, %v", tc.in, got, ok)
+		}
 	}
 }
