@@ -223,7 +223,7 @@ func TestOtherDomainNotDelayed(t *testing.T) {
 	cfg.Domains = append(cfg.Domains, &conf.Domain{Name: "stall.test",
 		Mode: conf.ModeRelay, Relay: stallingListener(t)})
 	e.cfg.Store(&cfg)
-	if _, err := e.q.Enqueue(e.spoolFile(testBody), "stall.test", "",
+	if _, err := e.q.Enqueue(e.spoolFile(testBody), e.domain("stall.test"), "",
 		[]string{"x@stall.test"}); err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +271,28 @@ func TestRemovedDomainUsesRecordedRelay(t *testing.T) {
 	cfg := *e.cfg.Load()
 	cfg.Domains = nil
 	e.cfg.Store(&cfg)
+	e.run()
+	waitFor(t, "delivery", e.queueEmpty)
+	if n := len(p.received()); n != 1 {
+		t.Errorf("primary received %d messages", n)
+	}
+}
+
+// TestEnqueueAfterReload is a message accepted under a snapshot that
+// had its domain, queued after a reload removed it: the relay host comes
+// from the snapshot the intake used, not from the current one.
+func TestEnqueueAfterReload(t *testing.T) {
+	p := startPrimary(t, "127.0.0.1:0", nil)
+	e := newEnv(t, p.addr, newFakeClock())
+	accepted := e.domain("example.test")
+	cfg := *e.cfg.Load()
+	cfg.Domains = nil
+	e.cfg.Store(&cfg)
+	_, err := e.q.Enqueue(e.spoolFile(testBody), accepted, "",
+		[]string{"a@example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	e.run()
 	waitFor(t, "delivery", e.queueEmpty)
 	if n := len(p.received()); n != 1 {

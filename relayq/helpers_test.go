@@ -133,10 +133,20 @@ func (e *env) spoolFile(body string) string {
 	return p
 }
 
+// domain returns the config's entry for name, or an entry of that name
+// with no relay host, as a test of odd names needs.
+func (e *env) domain(name string) *conf.Domain {
+	if d := lookupDomain(e.cfg.Load(), name); d != nil {
+		return d
+	}
+	return &conf.Domain{Name: name}
+}
+
 // enqueue spools body and queues it, failing the test on error.
 func (e *env) enqueue(body, from string, rcpts ...string) string {
 	e.t.Helper()
-	id, err := e.q.Enqueue(e.spoolFile(body), "example.test", from, rcpts)
+	id, err := e.q.Enqueue(e.spoolFile(body), e.domain("example.test"), from,
+		rcpts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -239,14 +239,17 @@ func (q *Queue) moveCorrupt(id string, why error) {
 	store.SyncDir(filepath.Join(q.dir, corruptDir))
 }
 
-// Enqueue adds a message to the queue for domain's primary: it
-// hard-links msgPath (a committed, fsynced file) into the queue, writes
-// the envelope record and fsyncs the folder. from is the reverse-path
-// ("" for the null sender), rcpts the forward-paths. On error nothing
-// is left behind. Enqueue is safe for concurrent callers.
-func (q *Queue) Enqueue(msgFile, domain, from string,
+// Enqueue adds a message to the queue for the primary of d, the domain
+// as the configuration snapshot the message was accepted under has it
+// (its relay host is recorded, so a reload racing the intake cannot
+// leave the entry without one): it hard-links msgPath (a committed,
+// fsynced file) into the queue, writes the envelope record and fsyncs
+// the folder. from is the reverse-path ("" for the null sender), rcpts
+// the forward-paths. On error nothing is left behind. Enqueue is safe
+// for concurrent callers.
+func (q *Queue) Enqueue(msgFile string, d *conf.Domain, from string,
 	rcpts []string) (string, error) {
-	return q.enqueue(msgFile, "", domain, from, rcpts)
+	return q.enqueue(msgFile, "", d.Name, d.Relay, from, rcpts)
 }
 
 // EnqueueOutbound is Enqueue for the outbound route: rcpts are in
@@ -254,12 +257,12 @@ func (q *Queue) Enqueue(msgFile, domain, from string,
 // smarthost or to domain's MX hosts.
 func (q *Queue) EnqueueOutbound(msgFile, domain, from string,
 	rcpts []string) (string, error) {
-	return q.enqueue(msgFile, routeOutbound, domain, from, rcpts)
+	return q.enqueue(msgFile, routeOutbound, domain, "", from, rcpts)
 }
 
-func (q *Queue) enqueue(msgFile, route, domain, from string,
+func (q *Queue) enqueue(msgFile, route, domain, relay, from string,
 	rcpts []string) (string, error) {
-	env, err := q.newEnvelope(route, domain, from, rcpts)
+	env, err := q.newEnvelope(route, domain, relay, from, rcpts)
 	if err != nil {
 		return "", err
 	}
@@ -293,7 +296,7 @@ func (q *Queue) enqueue(msgFile, route, domain, from string,
 }
 
 // newEnvelope validates Enqueue's arguments and makes the record.
-func (q *Queue) newEnvelope(route, domain, from string,
+func (q *Queue) newEnvelope(route, domain, relay, from string,
 	rcpts []string) (*envelope, error) {
 	now := q.clock.Now()
 	env := &envelope{
@@ -310,9 +313,8 @@ func (q *Queue) newEnvelope(route, domain, from string,
 		// no connection attempt per message meanwhile.
 		env.NextAttempt = now.Add(q.retryInterval())
 	}
-	if d := lookupDomain(q.opts.Config(), env.Domain); d != nil &&
-		!env.outbound() {
-		env.Relay = d.Relay
+	if !env.outbound() {
+		env.Relay = relay
 	}
 	for _, r := range rcpts {
 		env.Rcpts = append(env.Rcpts, rcpt{Addr: r, State: statePending})

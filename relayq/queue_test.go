@@ -1,6 +1,8 @@
 package relayq
 
 import (
+	"github.com/stratamail/continuity/conf"
+
 	"errors"
 	"os"
 	"path/filepath"
@@ -33,7 +35,8 @@ func queueFiles(t *testing.T, dir string) []string {
 func TestEnqueueLinksAndReopens(t *testing.T) {
 	e := newEnv(t, "127.0.0.1:1", newFakeClock())
 	src := e.spoolFile(testBody)
-	id, err := e.q.Enqueue(src, "Example.TEST", "",
+	id, err := e.q.Enqueue(src, &conf.Domain{Name: "Example.TEST",
+		Relay: "127.0.0.1:1"}, "",
 		[]string{"a@example.test", "SALES@Example.TEST"})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +119,8 @@ func TestEnqueueRefusesAndLeavesNothing(t *testing.T) {
 			if tt.missing {
 				src += ".gone"
 			}
-			_, err := e.q.Enqueue(src, tt.domain, tt.from, tt.rcpts)
+			_, err := e.q.Enqueue(src, e.domain(tt.domain), tt.from,
+				tt.rcpts)
 			if err == nil {
 				t.Fatal("Enqueue succeeded")
 			}
@@ -130,7 +134,7 @@ func TestEnqueueRefusesAndLeavesNothing(t *testing.T) {
 func TestCancelLeavesNothing(t *testing.T) {
 	e := newEnv(t, "127.0.0.1:1", newFakeClock())
 	src := e.spoolFile(testBody)
-	id, err := e.q.Enqueue(src, "example.test", "s@x.test",
+	id, err := e.q.Enqueue(src, e.domain("example.test"), "s@x.test",
 		[]string{"a@example.test"})
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +229,8 @@ func TestConcurrentEnqueue(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			id, err := e.q.Enqueue(srcs[i], "example.test", "s@x.test",
+			id, err := e.q.Enqueue(srcs[i], e.domain("example.test"),
+				"s@x.test",
 				[]string{"a@example.test"})
 			if err != nil {
 				t.Error(err)

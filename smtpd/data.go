@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -102,12 +103,15 @@ func (s *session) intake(t *txn, r io.Reader) (o outcome) {
 func (s *session) enqueue(t *txn, sp *store.Spool, o *outcome) error {
 	q := s.srv.opts.Queue
 	for _, g := range t.relayGroups() {
-		enqueue := q.Enqueue
+		var id string
+		var err error
 		if g.outbound {
-			enqueue = q.EnqueueOutbound
+			id, err = q.EnqueueOutbound(sp.Path(), g.domain,
+				quoteAddr(t.from), g.rcpts)
+		} else {
+			id, err = q.Enqueue(sp.Path(), g.dom, quoteAddr(t.from),
+				g.rcpts)
 		}
-		id, err := enqueue(sp.Path(), g.domain, quoteAddr(t.from),
-			g.rcpts)
 		if err != nil {
 			return err
 		}
@@ -295,8 +299,9 @@ func (t *txn) localAddrs() []string {
 // relayGroup is the envelope of one queue entry.
 type relayGroup struct {
 	domain   string
-	outbound bool     // on the outbound route, not to a primary
-	rcpts    []string // as given, quoted again where needed
+	dom      *conf.Domain // the domain of ours; nil when outbound
+	outbound bool         // on the outbound route, not to a primary
+	rcpts    []string     // as given, quoted again where needed
 }
 
 // relayGroups returns t's recipients in domains that relay and those on
@@ -311,7 +316,7 @@ func (t *txn) relayGroups() []relayGroup {
 			g.domain = strings.ToLower(r.key[strings.LastIndexByte(
 				r.key, '@')+1:])
 		case r.domain.Mode.Relays():
-			g.domain = r.domain.Name
+			g.domain, g.dom = r.domain.Name, r.domain
 		default:
 			continue
 		}

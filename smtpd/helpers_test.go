@@ -232,7 +232,13 @@ func newLinkQueue(t testing.TB, dir string) *linkQueue {
 	return &linkQueue{dir: dir, entries: map[string]queueEntry{}}
 }
 
-func (q *linkQueue) Enqueue(msgPath, domain, from string,
+func (q *linkQueue) Enqueue(msgPath string, d *conf.Domain, from string,
+	rcpts []string) (string, error) {
+	return q.add(msgPath, d.Name, from, rcpts)
+}
+
+// add records an entry under the name domain.
+func (q *linkQueue) add(msgPath, domain, from string,
 	rcpts []string) (string, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -257,7 +263,7 @@ func (q *linkQueue) Enqueue(msgPath, domain, from string,
 // "outbound:" and domain.
 func (q *linkQueue) EnqueueOutbound(msgPath, domain, from string,
 	rcpts []string) (string, error) {
-	return q.Enqueue(msgPath, "outbound:"+domain, from, rcpts)
+	return q.add(msgPath, "outbound:"+domain, from, rcpts)
 }
 
 func (q *linkQueue) Cancel(id string) error {

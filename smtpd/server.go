@@ -42,10 +42,11 @@ import (
 // Queue is the relay queue as smtpd needs it; relayq implements it.
 type Queue interface {
 	// Enqueue links the committed message file at msgPath into a new
-	// queue entry for domain's primary, with the envelope from and
-	// rcpts, and makes it durable. It returns the entry's id.
-	Enqueue(msgPath, domain, from string, rcpts []string) (id string,
-		err error)
+	// queue entry for the primary of d (the domain as the session's
+	// snapshot has it), with the envelope from and rcpts, and makes it
+	// durable. It returns the entry's id.
+	Enqueue(msgPath string, d *conf.Domain, from string,
+		rcpts []string) (id string, err error)
 	// EnqueueOutbound is Enqueue for the outbound route: recipients
 	// of domain, which is not one of ours, reached through the
 	// smarthost or domain's MX hosts.

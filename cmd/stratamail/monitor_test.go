@@ -38,10 +38,13 @@ up_after = 1
 email = ["ops@example.net"]
 webhook = %q
 
+[outbound]
+smarthost = %[5]q
+
 [[domain]]
 name = "example.test"
 mode = "relay"
-relay = %q
+relay = %[4]q
 monitor = true
 
 [[domain]]
@@ -109,9 +112,11 @@ func TestMonitorOutageAndRecovery(t *testing.T) {
 	defer hs.Close()
 	primaryAddr, smtpAddr := freeAddr(t), freeAddr(t)
 	p := startPrimary(t, primaryAddr)
+	smarthostAddr := freeAddr(t)
+	smarthost := startPrimary(t, smarthostAddr) // takes the alert mail
 	cfgPath := filepath.Join(dir, "stratamail.toml")
 	text := fmt.Sprintf(monitorConfig, filepath.Join(dir, "data"),
-		smtpAddr, hs.URL+"/sms?token=s3cret", primaryAddr)
+		smtpAddr, hs.URL+"/sms?token=s3cret", primaryAddr, smarthostAddr)
 	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +178,23 @@ func TestMonitorOutageAndRecovery(t *testing.T) {
 	if n := len(p.received()); n != 1 {
 		t.Errorf("the primary got %d messages, want 1", n)
 	}
+	// The alert emails went out on the outbound route.
+	waitFor(t, "two alert emails at the smarthost", 10*time.Second,
+		func() bool { return len(smarthost.received()) == 2 })
+	for i, m := range smarthost.received() {
+		want := []string{"outage", "recovery"}[i]
+		if m.from != "stratamail@mx.test.invalid" ||
+			strings.Join(m.to, ",") != "ops@example.net" ||
+			!strings.Contains(strings.ToLower(string(m.data)), want) ||
+			!strings.Contains(string(m.data), "example.test") {
+			t.Errorf("alert mail %d: from %s to %v:\n%s", i, m.from,
+				m.to, m.data)
+		}
+	}
 	log := logs.String()
 	for _, want := range []string{`msg="monitor: primary down" ` +
 		`domain=example.test relay=` + primaryAddr, `msg="monitor: ` +
-		`primary up" domain=example.test`, `alert=email event=outage ` +
-		`domain=example.test attempt=1 err="no outbound route yet"`} {
+		`primary up" domain=example.test`} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s", want)
 		}

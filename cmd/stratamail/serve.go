@@ -112,7 +112,8 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mon, err = newMonitor(cfg.Server.DataDir, s.config, s.queue, log)
+	s.mon, err = newMonitor(cfg.Server.DataDir, s.config, s.store, s.queue,
+		log)
 	if err != nil {
 		return nil, err
 	}
