@@ -42,44 +42,19 @@ die() { log "FATAL: $*"; exit 1; }
 . "$repo/contrib/lib.sh"
 
 # --- dependencies -----------------------------------------------------------
-apt_updated=
-need_pkg() { # need_pkg COMMAND PACKAGE
-	command -v "$1" >/dev/null 2>&1 && return 0
-	[ -x "/usr/sbin/$1" ] && return 0
-	log "installing $2"
-	export DEBIAN_FRONTEND=noninteractive
-	if [ "$2" = postfix ]; then
-		echo "postfix postfix/main_mailer_type select Local only" |
-			debconf-set-selections
-		echo "postfix postfix/mailname string localhost" |
-			debconf-set-selections
-	fi
-	if [ -z "$apt_updated" ]; then apt-get update -qq; apt_updated=1; fi
-	apt-get install -y -qq "$2" >/dev/null
-}
-need_pkg smtp-source postfix
-export PATH=$PATH:/usr/sbin:/usr/lib/postfix/sbin
+. "$repo/contrib/bench/postfix.sh"
+pf_install
 command -v go >/dev/null || die "go is not installed"
 [ "$(id -u)" = 0 ] || die "run as root (Postfix's master needs it)"
 
 # --- scratch folder and cleanup ---------------------------------------------
 tmp=$(mktemp -d /tmp/stratamail-ingest.XXXXXX)
-chmod 755 "$tmp" # the postfix user must reach its data_directory
 sm_pid=
-pf_etc=
 cleanup() {
 	local rc=$?
 	set +e
 	[ -n "$sm_pid" ] && stop_pid "$sm_pid"
-	if [ -n "$pf_etc" ]; then
-		local mpid
-		mpid=$(tr -d ' ' <"$tmp/postfix/queue/pid/master.pid" 2>/dev/null)
-		postfix -c "$pf_etc" stop >/dev/null 2>&1
-		if [ -n "$mpid" ]; then
-			for _ in $(seq 50); do kill -0 "$mpid" 2>/dev/null || break; sleep 0.2; done
-			kill -0 "$mpid" 2>/dev/null && kill -KILL "$mpid"
-		fi
-	fi
+	pf_stop
 	if [ "${KEEP:-}" = 1 ]; then
 		log "kept $tmp"
 	else
@@ -117,83 +92,10 @@ sm_count() { # prints "maildir_new_files queue_entries"
 }
 
 # --- Postfix: a private backup-MX instance -----------------------------------
-pf=$tmp/postfix
-free_port pf_smtp
 free_port pf_relay # the primary: closed, so everything defers
-mkdir -p "$pf/etc" "$pf/queue" "$pf/data" "$pf/log"
-chown postfix "$pf/data"
-cat >"$pf/etc/main.cf" <<EOF
-# Private backup MX for example.test, written by contrib/bench/ingest.sh.
-compatibility_level = 3.6
-queue_directory = $pf/queue
-data_directory = $pf/data
-maillog_file = $pf/log/maillog
-maillog_file_prefixes = $tmp
-syslog_name = postfix-ingest
-myhostname = backupmx.localhost
-mydomain = localhost
-myorigin = \$myhostname
-mydestination =
-local_recipient_maps =
-alias_maps =
-alias_database =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-# The benchmark's clients are not trusted: they relay only to example.test.
-mynetworks =
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-relay_domains = example.test
-relay_recipient_maps =
-relay_transport = relay:[127.0.0.1]:$pf_relay
-smtpd_peername_lookup = no
-smtp_dns_support_level = disabled
-biff = no
-EOF
-# Debian's services, none chrooted, smtpd on a high loopback port.
-cat >"$pf/etc/master.cf" <<EOF
-127.0.0.1:$pf_smtp inet n - n - - smtpd
-pickup     unix n - n 60    1 pickup
-cleanup    unix n - n -     0 cleanup
-qmgr       unix n - n 300   1 qmgr
-tlsmgr     unix - - n 1000? 1 tlsmgr
-rewrite    unix - - n -     - trivial-rewrite
-bounce     unix - - n -     0 bounce
-defer      unix - - n -     0 bounce
-trace      unix - - n -     0 bounce
-verify     unix - - n -     1 verify
-flush      unix n - n 1000? 0 flush
-proxymap   unix - - n -     - proxymap
-proxywrite unix - - n -     1 proxymap
-smtp       unix - - n -     - smtp
-relay      unix - - n -     - smtp
-showq      unix n - n -     - showq
-error      unix - - n -     - error
-retry      unix - - n -     - error
-discard    unix - - n -     - discard
-local      unix - n n -     - local
-virtual    unix - n n -     - virtual
-lmtp       unix - - n -     - lmtp
-anvil      unix - - n -     1 anvil
-scache     unix - - n -     1 scache
-postlog    unix-dgram n - n - 1 postlogd
-EOF
-pf_etc=$pf/etc
-postfix -c "$pf_etc" start >/dev/null 2>"$tmp/postfix-start.err" ||
-	{ cat "$tmp/postfix-start.err" >&2; die "postfix did not start"; }
-for _ in $(seq 50); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$pf_smtp") 2>/dev/null && break
-	sleep 0.2
-done
-log "postfix (master pid $(tr -d ' ' <"$pf/queue/pid/master.pid")) on 127.0.0.1:$pf_smtp, primary 127.0.0.1:$pf_relay (down)"
-
-pf_count() { # prints the number of messages in the Postfix queue
-	local out
-	out=$(postqueue -c "$pf_etc" -p) || { echo "?"; return; }
-	case $out in
-	*"Mail queue is empty"*) echo 0 ;;
-	*) printf '%s\n' "$out" | tail -n 1 | awk '{ print $5 }' ;;
-	esac
-}
+pf_setup "$tmp/postfix" ingest "$pf_relay"
+pf_start
+log "postfix (master pid $(pf_master_pid)) on 127.0.0.1:$pf_smtp, primary 127.0.0.1:$pf_relay (down)"
 
 # --- the runs ---------------------------------------------------------------
 # source SESSIONS COUNT PORT LOGFILE: run smtp-source, print elapsed seconds.
