@@ -170,13 +170,14 @@ settle() {
 # run_time (seconds, or FAIL) and run_cpu (stratamail's CPU seconds
 # during the flush, or -).
 flush_run() {
-	local name=$1 round=$2 port files out t0 t1 got last=-1 moved=$SECONDS
+	local name=$1 round=$2 port files out t0 t1 got last=-1 moved
 	out=$tmp/sink-$name-$round.out
 	if [ "$name" = stratamail ]; then port=$sm_relay; else port=$pf_relay; fi
 	sink_start "$port" "$out"
 	local cpu0
 	cpu0=$(sm_cpu)
 	t0=$(now)
+	moved=$SECONDS
 	if [ "$name" = stratamail ]; then
 		"$tmp/stratamail" queue flush -config "$sm_conf" -domain "$DOMAIN" \
 			>"$tmp/trigger-$round.out" ||
@@ -187,14 +188,19 @@ flush_run() {
 	t1=
 	while :; do
 		got=$(sink_count "$out")
-		if [ "$got" -ge "$N" ]; then
-			if [ "$name" = stratamail ]; then files=$(sm_files); else files=$(pf_files); fi
-			[ "$files" = 0 ] && { t1=$(now); break; }
-		fi
 		if [ "$got" != "$last" ]; then
 			last=$got moved=$SECONDS
 		elif [ $((SECONDS - moved)) -ge "$STALL" ]; then
-			break
+			break # stuck: check_flush says what is wrong
+		fi
+		# Look at the queue once the sink has all, or while it waits:
+		# an empty queue and a sink that stopped short mean loss.
+		if [ "$got" -ge "$N" ] || [ $((SECONDS - moved)) -ge 2 ]; then
+			files=$(queue_files "$name")
+			if [ "$files" = 0 ]; then
+				[ "$got" -ge "$N" ] && t1=$(now)
+				break
+			fi
 		fi
 		sleep 0.05
 	done
@@ -232,6 +238,11 @@ check_flush() {
 	elif [ "$run_check" = OK ] && [ "$got" != "$N" ]; then
 		run_check="sink received $got of $N"
 	fi
+}
+
+# queue_files NAME prints the number of files in NAME's queue.
+queue_files() {
+	if [ "$1" = stratamail ]; then sm_files; else pf_files; fi
 }
 
 # sm_cpu prints the CPU seconds (user + system) stratamail has used.
