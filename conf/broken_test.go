@@ -824,4 +824,9 @@ email = ["ops@example.net", "ops"]
 		want: `t.toml:4: alerts: must be one table: write ` +
 			`[alerts], not [[alerts]]`,
 	},
+	{
+		name: "relay_connections out of range",
+		text: okServer + "relay_connections = 0\n",
+		want: `t.toml:4: server.relay_connections: 0 must be from 1 to 64`,
+	},
 }

@@ -78,6 +78,9 @@ type Server struct {
 	MaxMessageSize int64
 	// MaxRecipients is the most recipients accepted per message.
 	MaxRecipients int
+	// RelayConnections is the most connections the queue opens at
+	// once to one primary (or outbound destination) while it keeps up.
+	RelayConnections int
 }
 
 // SMTP holds the [smtp] table: the inbound (port 25) listener.

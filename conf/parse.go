@@ -71,7 +71,8 @@ func (p *parser) errorf(path, format string, args ...any) {
 // The top-level tables and the keys each one takes.
 var schema = map[string][]string{
 	"server": {"hostname", "data_dir", "retry_interval",
-		"probe_interval", "max_message_size", "max_recipients"},
+		"probe_interval", "max_message_size", "max_recipients",
+		"relay_connections"},
 	"smtp":    {"listen", "accept_from"},
 	"imap":    {"listen", "allow_insecure_auth"},
 	"tls":     {"cert", "key"},
@@ -126,6 +127,8 @@ const (
 	// DefaultMaxRecipients is server.max_recipients's default, the
 	// least RFC 5321 §4.5.3.1.8 lets a server accept.
 	DefaultMaxRecipients = 100
+	// DefaultRelayConnections is server.relay_connections's default.
+	DefaultRelayConnections = 4
 	// DefaultSMTPListen is the one address of smtp.listen's default.
 	DefaultSMTPListen = "0.0.0.0:25"
 	// DefaultIMAPListen is the one address of imap.listen's default.

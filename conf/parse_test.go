@@ -57,7 +57,8 @@ aliases = ["Sales@example.com", "alice@local.test"]
 	}
 	want := Server{Hostname: "mx.test", DataDir: "/srv/sm",
 		RetryInterval: 5 * time.Minute, ProbeInterval: 30 * time.Second,
-		MaxMessageSize: 25 << 20, MaxRecipients: 100}
+		MaxMessageSize: 25 << 20, MaxRecipients: 100,
+		RelayConnections: 4}
 	if c.Path != "t.toml" || c.Server != want {
 		t.Errorf("got %q %+v, want t.toml %+v", c.Path, c.Server, want)
 	}
@@ -92,10 +93,11 @@ func TestParseDefaults(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	want := Server{Hostname: host, DataDir: "/srv/sm",
-		RetryInterval:  DefaultRetryInterval,
-		ProbeInterval:  DefaultProbeInterval,
-		MaxMessageSize: DefaultMaxMessageSize,
-		MaxRecipients:  DefaultMaxRecipients}
+		RetryInterval:    DefaultRetryInterval,
+		ProbeInterval:    DefaultProbeInterval,
+		MaxMessageSize:   DefaultMaxMessageSize,
+		MaxRecipients:    DefaultMaxRecipients,
+		RelayConnections: DefaultRelayConnections}
 	if c.Server != want {
 		t.Errorf("server = %+v, want %+v", c.Server, want)
 	}

@@ -36,6 +36,14 @@ func (p *parser) server(t map[string]any) Server {
 		}
 		s.MaxRecipients = int(n)
 	}
+	s.RelayConnections = DefaultRelayConnections
+	if n, ok := p.getInt(t, path, "relay_connections"); ok {
+		if n < 1 || n > 64 {
+			p.errorf("server.relay_connections", "%d must be from 1 "+
+				"to 64", n)
+		}
+		s.RelayConnections = int(n)
+	}
 	return s
 }
 

@@ -43,7 +43,12 @@ type session struct {
 	tls    bool
 	broken bool        // the connection is unusable: close, no QUIT
 	stop   func() bool // detaches the context watch
+	used   time.Time   // when the last transaction ended
 }
+
+// idleCheck is how long a kept session may rest before alive checks it
+// with NOOP; back-to-back messages go without the extra round trip.
+const idleCheck = time.Second
 
 // close ends the session with QUIT (RFC 5321 §4.1.1.10) if it is still
 // healthy. A nil session is fine.
@@ -59,9 +64,16 @@ func (s *session) close() {
 }
 
 // alive checks a session kept from an earlier message with NOOP
-// (RFC 5321 §4.1.1.9): a relay host may have closed it meanwhile, and
-// a dead session must cost a reconnection, not a deferral.
+// (RFC 5321 §4.1.1.9) if it rested longer than idleCheck: a relay host
+// may have closed it meanwhile, and a dead session must cost a
+// reconnection, not a deferral.
 func (s *session) alive() bool {
+	if s.broken {
+		return false
+	}
+	if time.Since(s.used) < idleCheck {
+		return true
+	}
 	if err := s.c.Noop(); err != nil {
 		s.broken = true
 		return false
@@ -236,6 +248,7 @@ func offers(reply, ext string) bool {
 // recipients then stay pending).
 func (s *session) send(env *envelope, msg io.Reader,
 	size int64) ([]rcpt, string, error) {
+	defer func() { s.used = time.Now() }()
 	rcpts := slices.Clone(env.Rcpts)
 	var todo []int
 	for i, r := range rcpts {

@@ -443,3 +443,68 @@ func TestReleaseHeld(t *testing.T) {
 		t.Errorf("Release of a gone entry: %v", err)
 	}
 }
+
+// TestFlushRampsConnections fills the queue and lets a healthy primary
+// take it: the worker adds connections as batches go through whole, up
+// to server.relay_connections; a primary that defers everything keeps
+// a single connection.
+func TestFlushRampsConnections(t *testing.T) {
+	tests := []struct {
+		name        string
+		defer451    bool
+		limit       int
+		least, most int
+	}{
+		{"healthy primary", false, 3, 2, 3},
+		{"one connection allowed", false, 1, 1, 1},
+		{"deferring primary", true, 3, 1, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startPrimary(t, "127.0.0.1:0", nil)
+			if tt.defer451 {
+				p.setRefuse("a@example.test", &smtp.SMTPError{Code: 451,
+					EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+					Message:      "try later"})
+			}
+			e := newEnv(t, p.addr, newFakeClock())
+			cfg := *e.cfg.Load()
+			cfg.Server.RelayConnections = tt.limit
+			e.cfg.Store(&cfg)
+			const n = 6 * maxBatch
+			for range n {
+				e.enqueue(testBody, "", "a@example.test")
+			}
+			e.run()
+			if tt.defer451 {
+				waitFor(t, "every entry tried", func() bool {
+					return e.attempted() == n
+				})
+			} else {
+				waitFor(t, "delivery", e.queueEmpty)
+				if got := len(p.received()); got != n {
+					t.Errorf("primary received %d of %d", got, n)
+				}
+			}
+			if m := p.mostAtOnce(); m < tt.least || m > tt.most {
+				t.Errorf("at most %d connections at once, want %d to %d",
+					m, tt.least, tt.most)
+			}
+		})
+	}
+}
+
+// attempted counts the entries that have been tried at least once.
+func (e *env) attempted() int {
+	entries, err := e.q.List("")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, en := range entries {
+		if en.Attempts > 0 {
+			n++
+		}
+	}
+	return n
+}

@@ -221,7 +221,16 @@ type primary struct {
 	mu       sync.Mutex
 	msgs     []gotMsg
 	sessions int
+	active   int // sessions open now
+	most     int // the most sessions open at once
 	refuse   map[string]*smtp.SMTPError // RCPT replies by address
+}
+
+// mostAtOnce returns the most sessions that were open at once.
+func (p *primary) mostAtOnce() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.most
 }
 
 // gotMsg is one message the primary received.
@@ -276,6 +285,8 @@ func (p *primary) sessionCount() int {
 func (p *primary) newSession(c *smtp.Conn) (smtp.Session, error) {
 	p.mu.Lock()
 	p.sessions++
+	p.active++
+	p.most = max(p.most, p.active)
 	p.mu.Unlock()
 	return &primarySession{p: p, c: c}, nil
 }
@@ -316,7 +327,12 @@ func (s *primarySession) Data(r io.Reader) error {
 }
 
 func (s *primarySession) Reset()        { s.msg = gotMsg{} }
-func (s *primarySession) Logout() error { return nil }
+func (s *primarySession) Logout() error {
+	s.p.mu.Lock()
+	s.p.active--
+	s.p.mu.Unlock()
+	return nil
+}
 
 // selfSigned returns a TLS config with a throwaway certificate.
 func selfSigned(t *testing.T) *tls.Config {

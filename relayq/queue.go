@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/stratamail/continuity/conf"
@@ -100,7 +101,7 @@ type Queue struct {
 
 	mu      sync.Mutex
 	items   map[string]*item     // by ID
-	workers map[string]bool      // domains with a delivery worker
+	workers map[string]int       // delivery workers per domain
 	down    map[string]bool      // domains whose primary is unreachable
 	probing map[string]bool      // domains with a probe loop
 	noTLS   map[string]time.Time // relay host → STARTTLS retry time
@@ -129,7 +130,7 @@ func Open(dir string, opts Options) (*Queue, error) {
 		opts:    withDefaults(opts),
 		wake:    make(chan struct{}, 1),
 		items:   map[string]*item{},
-		workers: map[string]bool{},
+		workers: map[string]int{},
 		down:    map[string]bool{},
 		probing: map[string]bool{},
 		noTLS:   map[string]time.Time{},
@@ -401,22 +402,32 @@ func (q *Queue) Release(id string) error {
 	return nil
 }
 
-// removeFiles deletes an entry's files, the record first: a message left
-// alone by a crash is swept by Open, a record alone would be corrupt.
+// removeFiles deletes an entry's files and makes the removal durable.
 func (q *Queue) removeFiles(id string) error {
-	var errs []error
-	for _, p := range []string{envPath(q.dir, id) + tmpSuffix,
-		envPath(q.dir, id), msgPath(q.dir, id)} {
-		err := os.Remove(p)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
-		}
-	}
-	errs = append(errs, store.SyncDir(q.dir))
-	if err := errors.Join(errs...); err != nil {
+	err := errors.Join(q.unlinkFiles(id), store.SyncDir(q.dir))
+	if err != nil {
 		return fmt.Errorf("relayq: remove %s: %w", id, err)
 	}
 	return nil
+}
+
+// unlinkFiles deletes an entry's files, the record first: a message
+// left alone by a crash is swept by Open, a record alone would be
+// corrupt. The removal is durable only after the folder is synced; a
+// delivered entry that a crash brings back is delivered again, which
+// the crash test counts as a duplicate, never as a loss. A temp record
+// exists only while writeEnvelope runs or after a crash, and Open sweeps
+// those.
+func (q *Queue) unlinkFiles(id string) error {
+	var errs []error
+	for _, p := range []string{envPath(q.dir, id), msgPath(q.dir, id)} {
+		err := syscall.Unlink(p)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, &os.PathError{Op: "unlink", Path: p,
+				Err: err})
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Flush makes every entry of domain ("" for all domains) due now and

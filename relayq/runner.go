@@ -11,6 +11,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/stratamail/continuity/store"
 )
 
 // maxBatch is the most entries a worker takes at once; a worker keeps
@@ -62,10 +64,10 @@ func (q *Queue) dispatch() {
 	defer q.mu.Unlock()
 	for _, it := range q.items {
 		d := it.env.key()
-		if q.workers[d] || !it.due(now) {
+		if q.workers[d] > 0 || !it.due(now) {
 			continue
 		}
-		q.workers[d] = true
+		q.workers[d]++
 		q.run.wg.Go(func() { q.work(d) })
 	}
 }
@@ -76,7 +78,7 @@ func (q *Queue) nextTimer() <-chan time.Time {
 	var next time.Time
 	q.mu.Lock()
 	for _, it := range q.items {
-		if it.busy || it.env.Held || q.workers[it.env.key()] {
+		if it.busy || it.env.Held || q.workers[it.env.key()] > 0 {
 			continue
 		}
 		if next.IsZero() || it.env.NextAttempt.Before(next) {
@@ -91,10 +93,16 @@ func (q *Queue) nextTimer() <-chan time.Time {
 	return q.clock.After(max(next.Sub(q.clock.Now()), 0))
 }
 
-// work is a domain's delivery worker: it takes due entries in batches,
-// oldest first, and delivers them over one connection while it can.
-// domain is the worker's key (envelope.key): outbound entries of a
-// domain have a worker of their own.
+// work is one of a domain's delivery workers: it takes due entries in
+// batches, oldest first, and delivers them over one connection while it
+// can. domain is the worker's key (envelope.key): outbound entries of a
+// domain have workers of their own.
+//
+// A domain starts with one worker. Each batch the destination takes
+// whole adds another, up to server.relay_connections, so a recovering
+// primary is not flooded but a healthy one is not starved; a batch with
+// a deferral or a failed connection retires the worker if others remain,
+// backing off to fewer connections.
 func (q *Queue) work(domain string) {
 	defer q.kick() // let the scheduler plan this domain's next wake
 	var s *session
@@ -110,8 +118,42 @@ func (q *Queue) work(domain string) {
 		if batch = q.takeDue(domain); batch == nil {
 			return
 		}
-		s = q.deliverBatch(domain, s, batch)
+		var whole bool
+		s, whole = q.deliverBatch(domain, s, batch)
+		if whole {
+			q.addWorker(domain)
+		} else if q.retireExtra(domain) {
+			return
+		}
 	}
+}
+
+// addWorker starts another worker for domain unless it has the most
+// allowed. One that finds nothing due retires at once.
+func (q *Queue) addWorker(domain string) {
+	limit := 1
+	if cfg := q.opts.Config(); cfg != nil && cfg.Server.RelayConnections > 0 {
+		limit = cfg.Server.RelayConnections
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.workers[domain] >= limit || q.run.ctx.Err() != nil {
+		return
+	}
+	q.workers[domain]++
+	q.run.wg.Go(func() { q.work(domain) })
+}
+
+// retireExtra retires the calling worker of domain if it is not the
+// last one.
+func (q *Queue) retireExtra(domain string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.workers[domain] <= 1 {
+		return false
+	}
+	q.workers[domain]--
+	return true
 }
 
 // workerPanic logs a panic in domain's worker outside a delivery
@@ -130,7 +172,7 @@ func (q *Queue) workerPanic(domain string, batch []*item, v any) {
 			it.env.NextAttempt = next
 		}
 	}
-	q.workers[domain] = false
+	q.workers[domain]--
 }
 
 // takeDue marks up to maxBatch due entries of domain busy and returns
@@ -148,7 +190,7 @@ func (q *Queue) takeDue(domain string) []*item {
 		}
 	}
 	if len(batch) == 0 {
-		q.workers[domain] = false
+		q.workers[domain]--
 		return nil
 	}
 	slices.SortFunc(batch, func(a, b *item) int {
@@ -163,9 +205,19 @@ func (q *Queue) takeDue(domain string) []*item {
 }
 
 // deliverBatch tries each entry of batch, connecting (again) when
-// needed, and returns the session for the next batch, or nil.
+// needed, and returns the session for the next batch, or nil, and
+// whether every entry was delivered. The removals of delivered entries
+// are made durable together, with one sync of the queue folder.
 func (q *Queue) deliverBatch(domain string, s *session,
-	batch []*item) *session {
+	batch []*item) (_ *session, whole bool) {
+	removed := 0
+	defer func() {
+		if removed > 0 {
+			if err := store.SyncDir(q.dir); err != nil {
+				q.log.Error("queue: cannot sync the folder", "err", err)
+			}
+		}
+	}()
 	for i, it := range batch {
 		env := q.snapshot(it)
 		relay := q.relayFor(env)
@@ -176,8 +228,8 @@ func (q *Queue) deliverBatch(domain string, s *session,
 		if s == nil {
 			var err error
 			if s, err = q.connectFor(env, relay); err != nil {
-				q.connectFailed(env, relay, batch[i:], err)
-				return nil
+				removed += q.connectFailed(env, relay, batch[i:], err)
+				return nil, false
 			}
 			if !env.outbound() {
 				q.markUp(domain)
@@ -188,16 +240,18 @@ func (q *Queue) deliverBatch(domain string, s *session,
 			s.close()
 			s = nil
 		}
-		q.finish(it, next)
+		if q.finish(it, next) {
+			removed++
+		}
 	}
-	return s
+	return s, removed == len(batch)
 }
 
 // connectFailed defers every entry of rest after a failed connection
 // and hands a primary's domain to the watcher; a permanent failure of
 // the outbound route (no such domain, null MX) fails the recipients.
 func (q *Queue) connectFailed(first *envelope, relay string,
-	rest []*item, err error) {
+	rest []*item, err error) (removed int) {
 	if !first.outbound() && relay != "" && q.run.ctx.Err() == nil {
 		q.markDown(first.Domain)
 	}
@@ -206,8 +260,11 @@ func (q *Queue) connectFailed(first *envelope, relay string,
 		rcpts := failAll(env.Rcpts, err)
 		next := q.expire(q.conclude(env, rcpts, err))
 		q.logAttempt(env, next, relay, 0, false, err.Error())
-		q.finish(it, next)
+		if q.finish(it, next) {
+			removed++
+		}
 	}
+	return removed
 }
 
 // snapshot returns a copy of it's envelope.
@@ -314,7 +371,10 @@ func firstReply(rcpts []rcpt, state string) string {
 // finish stores the outcome of an attempt: the record is rewritten, or
 // both files removed once every recipient is done. An entry cancelled
 // meanwhile stays gone.
-func (q *Queue) finish(it *item, next *envelope) {
+//
+// A delivered entry's files are unlinked without syncing the folder:
+// finish reports it, and the worker syncs once per batch.
+func (q *Queue) finish(it *item, next *envelope) (removed bool) {
 	it.fileMu.Lock()
 	defer it.fileMu.Unlock()
 	delivered := len(next.pending()) == 0 && !next.Held
@@ -326,8 +386,8 @@ func (q *Queue) finish(it *item, next *envelope) {
 	switch {
 	case it.gone:
 	case delivered:
-		it.gone = true
-		err = q.removeFiles(next.ID)
+		it.gone, removed = true, true
+		err = q.unlinkFiles(next.ID)
 	default:
 		err = writeEnvelope(q.dir, next)
 	}
@@ -343,6 +403,7 @@ func (q *Queue) finish(it *item, next *envelope) {
 	} else {
 		it.env = next
 	}
+	return removed
 }
 
 // logAttempt writes the one log line of an attempt.
