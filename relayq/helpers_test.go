@@ -221,8 +221,8 @@ type primary struct {
 	mu       sync.Mutex
 	msgs     []gotMsg
 	sessions int
-	active   int // sessions open now
-	most     int // the most sessions open at once
+	active   int                        // sessions open now
+	most     int                        // the most sessions open at once
 	refuse   map[string]*smtp.SMTPError // RCPT replies by address
 }
 
@@ -326,7 +326,7 @@ func (s *primarySession) Data(r io.Reader) error {
 	return nil
 }
 
-func (s *primarySession) Reset()        { s.msg = gotMsg{} }
+func (s *primarySession) Reset() { s.msg = gotMsg{} }
 func (s *primarySession) Logout() error {
 	s.p.mu.Lock()
 	s.p.active--
