@@ -324,7 +324,7 @@ password = "HASH"
 		name: "bad duration",
 		text: okServer + "retry_interval = \"5 minutes\"\n",
 		want: `t.toml:4: server.retry_interval: "5 minutes" is not ` +
-			`a duration like "5m", "30s" or "1h30m"`,
+			`a duration like "5m", "30s", "1h30m" or "5d"`,
 	},
 	{
 		name: "bare integer duration",

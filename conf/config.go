@@ -128,6 +128,9 @@ type Domain struct {
 	// the domain (its spam filter's); nil when the entry sets none,
 	// and [smtp] accept_from applies. Use Config.AcceptsFrom.
 	AcceptFrom Networks
+	// QueueLifetime is how long mail for the primary is retried
+	// before it is returned to its senders.
+	QueueLifetime time.Duration
 }
 
 // User is one [[user]] entry: a shadow mailbox and its login.

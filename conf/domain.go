@@ -61,6 +61,8 @@ func (p *parser) domain(path string, t map[string]any) *Domain {
 	d.Relay = p.relay(t, path, d.Mode)
 	d.Monitor, _ = p.getBool(t, path, "monitor")
 	d.AcceptFrom = p.networks(t, path)
+	d.QueueLifetime = p.duration(t, path, "queue_lifetime",
+		DefaultQueueLifetime)
 	if _, given := t["relay"]; d.Monitor && !given {
 		p.errorf(joinKey(path, "monitor"), "true needs a relay host "+
 			"to probe; set relay")

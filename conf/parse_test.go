@@ -271,3 +271,29 @@ webhook = "http://127.0.0.1:8080/hook?token=x"
 		})
 	}
 }
+
+func TestParseDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"5m", 5 * time.Minute, true},
+		{"5d", 5 * 24 * time.Hour, true},
+		{"1d12h", 36 * time.Hour, true},
+		{"0d", 0, true},
+		{"d", 0, false},
+		{"5dd", 0, false},
+		{"-1d", 0, false},
+		{"1d-2h", 0, false},
+		{"1.5d", 0, false},
+		{"99999d", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := parseDuration(tt.in)
+		if (err == nil) != tt.ok || tt.ok && got != tt.want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v, ok %v",
+				tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}

@@ -50,7 +50,8 @@ const (
 	// DefaultMaxMessagesPerHour is submission.max_messages_per_hour's
 	// default.
 	DefaultMaxMessagesPerHour = 200
-	// DefaultQueueLifetime is outbound.queue_lifetime's default: five
+	// DefaultQueueLifetime is the default of outbound.queue_lifetime
+	// and of each domain's queue_lifetime: five
 	// days, RFC 5321 §4.5.4.1's suggestion.
 	DefaultQueueLifetime = 5 * 24 * time.Hour
 )

@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -261,11 +262,11 @@ func (p *parser) duration(t map[string]any, path, key string,
 	path = joinKey(path, key)
 	switch v := v.(type) {
 	case string:
-		d, err := time.ParseDuration(v)
+		d, err := parseDuration(v)
 		switch {
 		case err != nil:
 			p.errorf(path, "%q is not a duration like \"5m\", "+
-				"\"30s\" or \"1h30m\"", v)
+				"\"30s\", \"1h30m\" or \"5d\"", v)
 		case d <= 0:
 			p.errorf(path, "%q must be more than 0", v)
 		}
@@ -302,4 +303,26 @@ func (p *parser) size(t map[string]any, path, key string, def int64) int64 {
 	}
 	p.errorf(path, "must be a size like \"25MiB\", not %s", typeName(v))
 	return def
+}
+
+// parseDuration is time.ParseDuration with days: a leading "Nd", as in
+// "5d" or "1d12h", counts N times 24 hours.
+func parseDuration(s string) (time.Duration, error) {
+	days, rest, ok := strings.Cut(s, "d")
+	if !ok {
+		return time.ParseDuration(s)
+	}
+	n, err := strconv.ParseUint(days, 10, 16)
+	if err != nil || days == "" {
+		return 0, fmt.Errorf("bad day count in %q", s)
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest == "" {
+		return d, nil
+	}
+	r, err := time.ParseDuration(rest)
+	if err != nil || strings.HasPrefix(rest, "-") {
+		return 0, fmt.Errorf("bad duration %q", s)
+	}
+	return d + r, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -85,6 +86,10 @@ func TestPerRecipientReplies(t *testing.T) {
 		EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "mailbox busy"})
 	p.setRefuse("bad@example.test", &smtp.SMTPError{Code: 550,
 		EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	// The outbound route defers: a smarthost where nothing listens.
+	cfg := *e.cfg.Load()
+	cfg.Outbound.Smarthost = freeAddr(t)
+	e.cfg.Store(&cfg)
 	id := e.enqueue(testBody, "s@x.test", "ok@example.test",
 		"later@example.test", "bad@example.test")
 	e.run()
@@ -113,32 +118,57 @@ func TestPerRecipientReplies(t *testing.T) {
 		t.Errorf("recipients on disk: %+v", env.Rcpts)
 	}
 
-	// The retry delivers to "later"; "bad" holds the entry.
+	// The retry delivers to "later"; "bad" is bounced: the entry
+	// leaves, and a DSN from the null sender goes to s@x.test on the
+	// outbound route.
 	p.setRefuse("later@example.test", nil)
 	clock.Advance(5 * time.Minute)
-	waitFor(t, "the second attempt", func() bool {
-		x, _ := e.entry(id)
-		return x.Attempts == 2
+	waitFor(t, "the bounce", func() bool {
+		_, ok := e.entry(id)
+		return !ok
 	})
-	x, _ = e.entry(id)
-	if !x.Held || !slices.Equal(x.Recipients, []string{"bad@example.test"}) ||
-		x.LastError != "550 5.1.1 no such user" {
-		t.Errorf("after attempt 2: %+v", x)
-	}
 	got := p.received()
 	if len(got) != 2 || !slices.Equal(got[0].to,
 		[]string{"ok@example.test"}) || !slices.Equal(got[1].to,
 		[]string{"later@example.test"}) {
 		t.Errorf("primary received %+v", got)
 	}
-
-	// Held entries are not retried, not even by Flush.
-	e.q.Flush("")
-	clock.Advance(time.Hour)
-	time.Sleep(50 * time.Millisecond)
-	if x, _ := e.entry(id); x.Attempts != 2 {
-		t.Errorf("held entry tried again: %+v", x)
+	entries, _ := e.q.List("")
+	if len(entries) != 1 || entries[0].Sender != "" ||
+		!slices.Equal(entries[0].Recipients, []string{"s@x.test"}) ||
+		entries[0].Route != "outbound" {
+		t.Fatalf("after the bounce the queue holds %+v", entries)
 	}
+	_, hdr, err := ReadEntry(e.qdir, entries[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(msgPath(e.qdir, entries[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"multipart/report",
+		"Final-Recipient: rfc822; bad@example.test", "Status: 5.1.1",
+		"Action: failed"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the DSN lacks %q:\n%s", want, data)
+		}
+	}
+	if !strings.Contains(string(hdr), "s@x.test") {
+		t.Errorf("DSN header:\n%s", hdr)
+	}
+}
+
+// TestBounceToNullSender drops a refused message from the null sender
+// without a DSN: a bounce is never answered with a bounce.
+func TestBounceToNullSender(t *testing.T) {
+	p := startPrimary(t, "127.0.0.1:0", nil)
+	e := newEnv(t, p.addr, newFakeClock())
+	p.setRefuse("bad@example.test", &smtp.SMTPError{Code: 550,
+		EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"})
+	e.enqueue(testBody, "", "bad@example.test")
+	e.run()
+	waitFor(t, "an empty queue", e.queueEmpty)
 }
 
 func TestRetryThenWatcherFlushes(t *testing.T) {
@@ -422,15 +452,26 @@ func TestRestartProbesDeferredDomain(t *testing.T) {
 
 func TestReleaseHeld(t *testing.T) {
 	p := startPrimary(t, "127.0.0.1:0", nil)
-	e := newEnv(t, p.addr, newFakeClock())
-	p.setRefuse("a@example.test", &smtp.SMTPError{Code: 550,
-		EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "unknown"})
+	clock := newFakeClock()
+	e := newEnv(t, p.addr, clock)
+	p.setRefuse("a@example.test", &smtp.SMTPError{Code: 451,
+		EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "busy"})
 	id := e.enqueue(testBody, "", "a@example.test")
 	e.run()
-	waitFor(t, "the entry held", func() bool {
+	waitFor(t, "the first attempt", func() bool {
 		x, _ := e.entry(id)
-		return x.Held
+		return x.Attempts == 1
 	})
+	if err := e.q.Hold(id); err != nil {
+		t.Fatal(err)
+	}
+	// Held entries are not retried, not even by Flush.
+	e.q.Flush("")
+	clock.Advance(time.Hour)
+	time.Sleep(50 * time.Millisecond)
+	if x, _ := e.entry(id); x.Attempts != 1 || !x.Held {
+		t.Errorf("held entry tried again: %+v", x)
+	}
 	if es, _ := ReadDir(e.qdir, ""); len(es) != 1 || !es[0].Held {
 		t.Errorf("held flag not on disk: %+v", es)
 	}
@@ -507,4 +548,42 @@ func (e *env) attempted() int {
 		}
 	}
 	return n
+}
+
+// TestRelayLifetime gives up on a primary after the domain's
+// queue_lifetime: the entry leaves and its sender gets a DSN.
+func TestRelayLifetime(t *testing.T) {
+	clock := newFakeClock()
+	e := newEnv(t, freeAddr(t), clock) // the primary never answers
+	cfg := *e.cfg.Load()
+	d := *cfg.Domains[0]
+	d.QueueLifetime = time.Hour
+	cfg.Domains = []*conf.Domain{&d}
+	cfg.Outbound.Smarthost = freeAddr(t) // the DSN waits there
+	e.cfg.Store(&cfg)
+	id := e.enqueue(testBody, "s@x.test", "a@example.test")
+	e.run()
+	waitFor(t, "the first attempt", func() bool {
+		x, _ := e.entry(id)
+		return x.Attempts == 1
+	})
+	for range 12 { // retries every 5 minutes for an hour
+		clock.Advance(5 * time.Minute)
+	}
+	waitFor(t, "the entry to expire", func() bool {
+		_, ok := e.entry(id)
+		return !ok
+	})
+	entries, _ := e.q.List("")
+	if len(entries) != 1 || entries[0].Sender != "" ||
+		entries[0].Recipients[0] != "s@x.test" {
+		t.Fatalf("queue after expiry: %+v", entries)
+	}
+	data, err := os.ReadFile(msgPath(e.qdir, entries[0].ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), "Status: 4.4.7") {
+		t.Errorf("the DSN does not say 4.4.7:\n%s", data)
+	}
 }

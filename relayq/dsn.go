@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -184,32 +185,34 @@ func readHeader(path string) ([]byte, error) {
 	return out, nil
 }
 
-// bounce returns next, an outbound entry with no pending recipient and
-// some failed, to its sender: a DSN into the sender's shadow INBOX when
-// the sender is one of our users. It returns next, or a held copy when
-// the DSN could not be written, so the operator sees the failure.
+// bounce returns next, an entry with no pending recipient and some
+// failed, to its sender with a DSN: into the sender's shadow INBOX when
+// the sender is one of our users, else queued for the sender like any
+// mail (to a primary of ours, or on the outbound route), from the null
+// sender so that it can never bounce in turn. The null sender gets no
+// DSN (RFC 5321 §4.5.5). It returns next, or a held copy when the DSN
+// could not be made, so the operator sees the failure.
 func (q *Queue) bounce(next *envelope) *envelope {
 	failed := q.failedRcpts(next)
-	if !next.outbound() || len(failed) == 0 {
+	if len(failed) == 0 {
 		return next
 	}
-	user := q.dsnRecipient(next.Sender)
-	if user == nil {
-		q.log.Warn("bounced; no DSN: the sender has no shadow "+
-			"mailbox", "id", next.ID, "sender", next.Sender,
+	sender := strings.Trim(next.Sender, "<>")
+	if sender == "" {
+		q.log.Info("bounced; no DSN to the null sender", "id", next.ID,
 			"failed", next.addrs(stateFailed))
 		return next
 	}
-	err := q.writeDSN(next, failed, user.Address)
+	to, err := q.sendDSN(next, failed, sender)
 	if err != nil {
-		q.log.Error("bounced; DSN not written; entry held",
+		q.log.Error("bounced; DSN not made; entry held",
 			"id", next.ID, "sender", next.Sender, "err", err)
 		held := next.clone()
 		held.Held = true
 		return held
 	}
-	q.log.Info("bounced; DSN delivered", "id", next.ID,
-		"sender", next.Sender, "to", user.Address,
+	q.log.Info("bounced; DSN sent", "id", next.ID,
+		"sender", next.Sender, "to", to,
 		"failed", next.addrs(stateFailed))
 	return next
 }
@@ -224,42 +227,54 @@ func (q *Queue) failedRcpts(e *envelope) []rcpt {
 	return out
 }
 
-// dsnRecipient returns the user whose shadow INBOX takes a DSN for
-// sender: none for the null sender (RFC 5321 §4.5.5: never answer a
-// bounce) or an address that is not a user's.
-func (q *Queue) dsnRecipient(sender string) *conf.User {
-	cfg := q.opts.Config()
-	if sender == "" || cfg == nil || q.opts.Store == nil {
-		return nil
+// sendDSN builds the DSN of env's failed recipients and makes it
+// durable on its way to sender: the sender's shadow INBOX, or a queue
+// entry. It returns where it went.
+func (q *Queue) sendDSN(env *envelope, failed []rcpt,
+	sender string) (string, error) {
+	if q.opts.Store == nil {
+		return "", errors.New("no store to write the DSN with")
 	}
-	_, u := cfg.Lookup(strings.Trim(sender, "<>"))
-	return u
-}
-
-// writeDSN builds the DSN of env's failed recipients and delivers it
-// into addr's INBOX through the store's spool: fsynced before the entry
-// is dropped.
-func (q *Queue) writeDSN(env *envelope, failed []rcpt, addr string) error {
 	hdr, err := readHeader(msgPath(q.dir, env.ID))
 	if err != nil {
-		return err
+		return "", err
 	}
 	msg := buildDSN(dsn{host: q.hostname(), sender: env.Sender,
 		id: env.ID, arrived: env.Arrived, now: q.clock.Now(),
 		remote: remoteHost(env.Relay), failed: failed, original: hdr})
 	sp, err := q.opts.Store.NewSpool()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer sp.Discard()
 	if _, err := sp.Write(msg); err != nil {
-		return err
+		return "", err
 	}
 	if err := sp.Commit(); err != nil {
-		return err
+		return "", err
 	}
-	_, err = q.opts.Store.DeliverNew(sp, []string{addr})
-	return err
+	var dom *conf.Domain
+	var user *conf.User
+	if cfg := q.opts.Config(); cfg != nil {
+		dom, user = cfg.Lookup(sender)
+	}
+	switch {
+	case user != nil && dom.Mode.Stores():
+		_, err = q.opts.Store.DeliverNew(sp, []string{user.Address})
+		return "shadow INBOX of " + user.Address, err
+	case dom != nil && dom.Mode.Relays():
+		_, err = q.Enqueue(sp.Path(), dom, "", []string{sender})
+		return "the primary of " + dom.Name, err
+	case dom != nil:
+		return "", fmt.Errorf("%s: no such user in %s", sender, dom.Name)
+	}
+	_, domain, ok := strings.Cut(sender, "@")
+	if !ok {
+		return "", fmt.Errorf("sender %q has no domain", sender)
+	}
+	_, err = q.EnqueueOutbound(sp.Path(), strings.ToLower(domain), "",
+		[]string{sender})
+	return "the outbound route", err
 }
 
 // remoteHost returns the host of a host:port, for Remote-MTA.

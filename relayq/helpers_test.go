@@ -22,6 +22,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/store"
 )
 
 // fakeClock is a Clock the test moves by hand.
@@ -83,17 +84,19 @@ type env struct {
 	cfg   atomic.Pointer[conf.Config]
 	clock Clock
 	seq   int
+	store *store.Store // where DSNs are written
 }
 
 // newEnv opens a queue whose domain example.test relays to relay.
 func newEnv(t *testing.T, relay string, clock Clock) *env {
 	t.Helper()
 	dir := t.TempDir()
-	e := &env{t: t, spool: filepath.Join(dir, "tmp"),
-		qdir: filepath.Join(dir, "queue"), clock: clock}
-	if err := os.Mkdir(e.spool, 0o700); err != nil {
+	e := &env{t: t, qdir: filepath.Join(dir, "queue"), clock: clock}
+	var err error
+	if e.store, err = store.Open(dir); err != nil {
 		t.Fatal(err)
 	}
+	e.spool = e.store.SpoolDir()
 	e.setRelay(relay, 5*time.Minute, 30*time.Second)
 	e.q = e.open()
 	return e
@@ -104,7 +107,7 @@ func (e *env) open() *Queue {
 	q, err := Open(e.qdir, Options{
 		Config: e.cfg.Load, Logger: testLogger(e.t), Clock: e.clock,
 		DialTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second,
-		DataTimeout: 5 * time.Second,
+		DataTimeout: 5 * time.Second, Store: e.store,
 	})
 	if err != nil {
 		e.t.Fatal(err)

@@ -259,12 +259,13 @@ func (q *Queue) hostAddrs(h string) ([]string, error) {
 	return q.opts.Resolver.LookupHost(ctx, h)
 }
 
-// expire fails the pending recipients of an outbound entry that has
-// outlived outbound.queue_lifetime (RFC 5321 §4.5.4.1), so that its
-// sender gets a DSN.
+// expire fails the pending recipients of an entry that has outlived its
+// queue lifetime (RFC 5321 §4.5.4.1), so that its sender gets a DSN:
+// outbound.queue_lifetime on the outbound route, the domain's
+// queue_lifetime for a primary.
 func (q *Queue) expire(next *envelope) *envelope {
-	life := q.outboundConf().QueueLifetime
-	if !next.outbound() || len(next.pending()) == 0 || life <= 0 ||
+	life := q.lifetime(next)
+	if len(next.pending()) == 0 || life <= 0 ||
 		q.clock.Now().Sub(next.Arrived) < life {
 		return next
 	}
@@ -285,3 +286,15 @@ func (q *Queue) expire(next *envelope) *envelope {
 // expiredStatus opens the reply of a recipient given up on: RFC 3463
 // §3.5's 4.4.7, "delivery time expired".
 const expiredStatus = "4.4.7 message expired"
+
+// lifetime returns how long env may wait in the queue.
+func (q *Queue) lifetime(env *envelope) time.Duration {
+	if env.outbound() {
+		return q.outboundConf().QueueLifetime
+	}
+	if d := lookupDomain(q.opts.Config(), env.Domain); d != nil &&
+		d.QueueLifetime > 0 {
+		return d.QueueLifetime
+	}
+	return conf.DefaultQueueLifetime
+}

@@ -339,17 +339,9 @@ func (q *Queue) conclude(env *envelope, rcpts []rcpt,
 		if err != nil {
 			next.LastError = err.Error()
 		}
-	case len(failed) > 0 && env.outbound():
+	case len(failed) > 0:
 		// RFC 5321 §4.2.1: 5yz is permanent. finish returns the
 		// message to its sender with a DSN, then drops it.
-		next.NextAttempt = time.Time{}
-		next.LastError = firstReply(next.Rcpts, stateFailed)
-	case len(failed) > 0:
-		// RFC 5321 §4.2.1: 5yz is permanent; do not retry. The
-		// operator decides.
-		// TODO: send a DSN (RFC 3464) to the sender, then drop;
-		// dsn.go can build it.
-		next.Held = true
 		next.NextAttempt = time.Time{}
 		next.LastError = firstReply(next.Rcpts, stateFailed)
 	default:
@@ -379,7 +371,7 @@ func (q *Queue) finish(it *item, next *envelope) (removed bool) {
 	defer it.fileMu.Unlock()
 	delivered := len(next.pending()) == 0 && !next.Held
 	if delivered && !it.gone && len(next.addrs(stateFailed)) > 0 {
-		next = q.bounce(next) // outbound: DSN, or held on failure
+		next = q.bounce(next) // a DSN, or held if it cannot be made
 		delivered = !next.Held
 	}
 	var err error
