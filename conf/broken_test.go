@@ -26,8 +26,7 @@ var brokenConfigs = []struct{ name, text, want string }{
 		name: "unknown top-level key",
 		text: "listen = [\"0.0.0.0:25\"]\n" + okServer,
 		want: `t.toml:1: listen: unknown key (listen belongs under ` +
-			`[imap] or [smtp] or ` +
-			`[submission])`,
+			`[imap] or [portal] or [smtp] or [submission])`,
 	},
 	{
 		name: "unknown table",

@@ -48,6 +48,8 @@ type Config struct {
 	// Monitor and Alerts configure the monitoring of primaries.
 	Monitor Monitor
 	Alerts  Alerts
+	// Portal is the operators' web portal and its logins.
+	Portal Portal
 
 	Submission Submission
 	Outbound   Outbound

@@ -85,6 +85,8 @@ var schema = map[string][]string{
 		"max_messages_per_hour"},
 	"outbound": {"smarthost", "username", "password", "require_tls",
 		"queue_lifetime"},
+	"portal":   {"listen", "metrics_public"},
+	"operator": {"name", "password"},
 }
 
 // config checks each table of doc in turn.
@@ -103,6 +105,9 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.Outbound = p.outbound(p.table(doc, "outbound"), c)
 	p.domains(c, p.array(doc, "domain"))
 	p.users(c, p.array(doc, "user"))
+	_, on := doc["portal"]
+	c.Portal = p.portal(c, p.table(doc, "portal"),
+		p.array(doc, "operator"), on)
 	return c
 }
 

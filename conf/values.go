@@ -100,7 +100,7 @@ func hint(path, k string, known []string) string {
 
 // header returns how the table name is opened in the file.
 func header(name string) string {
-	if name == "domain" || name == "user" {
+	if name == "domain" || name == "user" || name == "operator" {
 		return "[[" + name + "]]"
 	}
 	return "[" + name + "]"
