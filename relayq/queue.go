@@ -98,6 +98,7 @@ type Queue struct {
 	wake    chan struct{} // a buffered kick for the scheduler
 	started atomic.Bool
 	run     runState // set by Run
+	stats   counters
 
 	mu      sync.Mutex
 	items   map[string]*item     // by ID

@@ -408,6 +408,7 @@ func (q *Queue) logAttempt(env, next *envelope, relay string, tried int,
 	case len(next.pending()) > 0:
 		outcome, level = "deferred", slog.LevelWarn
 	}
+	q.stats.countAttempt(outcome)
 	q.log.Log(context.Background(), level, "relay attempt",
 		"id", env.ID, "domain", env.Domain, "route", env.routeName(),
 		"relay", relay,
