@@ -124,6 +124,7 @@ type Server struct {
 	tune    tuning
 	connSeq atomic.Uint64
 	limits  *limits // the submission's abuse limits
+	stats   *counters
 
 	mu        sync.Mutex
 	closed    bool
@@ -153,7 +154,7 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	return &Server{
-		opts: opts, log: log, tune: defaultTuning,
+		opts: opts, log: log, tune: defaultTuning, stats: newCounters(),
 		limits:    newLimits(),
 		listeners: map[net.Listener]bool{},
 		conns:     map[*trackedConn]bool{},

@@ -37,6 +37,7 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		s.log.Info("mail refused", "helo", helo, "outcome",
 			"refused", "code", codeString(replyBadHelo),
 			"reason", "control character in HELO")
+		b.srv.stats.countRefusal(replyBadHelo)
 		return nil, replyBadHelo
 	}
 	if b.srv.opts.Submission {
@@ -130,6 +131,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) (err error) {
 	if r != nil {
 		s.txn.refused = append(s.txn.refused,
 			fmt.Sprintf("%s (%s: %s)", to, codeString(r), why))
+		s.srv.stats.countRefusal(r)
 		return r
 	}
 	return nil
@@ -252,6 +254,10 @@ func (s *session) logTxn(t *txn, o outcome) {
 		msg, res = "mail accepted", "accepted"
 	case o.reply != nil:
 		msg, res = "mail refused", "refused"
+	}
+	s.srv.stats.countTxn(res)
+	if o.reply != nil && o.reply.Code/100 != 2 {
+		s.srv.stats.countRefusal(o.reply)
 	}
 	rcpts := make([]string, len(t.rcpts))
 	for i, r := range t.rcpts {
