@@ -52,6 +52,7 @@ type Server struct {
 	log    *slog.Logger
 	imap   *imapserver.Server
 	connID atomic.Uint64
+	stats  counters
 }
 
 // caps are the capabilities we implement completely. imapserver adds
@@ -105,5 +106,6 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,
 		remote: c.NetConn().RemoteAddr().String(),
 		cfg:    s.opts.Config(),
 	}
+	s.stats.sessions.Add(1) // until Close
 	return sess, nil, nil
 }

@@ -43,6 +43,7 @@ func (s *session) logger() *slog.Logger {
 
 // Close ends the session.
 func (s *session) Close() error {
+	s.srv.stats.sessions.Add(-1)
 	s.closeSelected()
 	return nil
 }
@@ -65,7 +66,8 @@ func burnPassword(pw string) {
 // users; aliases are not login names. The password is never logged.
 //
 // TODO: throttle repeated failures per remote address and per user.
-func (s *session) Login(username, password string) error {
+func (s *session) Login(username, password string) (err error) {
+	defer func() { s.srv.stats.countLogin(err) }()
 	start := time.Now()
 	login := strings.ToLower(username)
 	log := s.logger().With("user", login)
