@@ -328,3 +328,11 @@ func (m *Monitor) Report(domain string, now time.Time) Report {
 	defer m.mu.Unlock()
 	return Compute(m.history, domain, now)
 }
+
+// Timeline returns domain's states from from to now, as the package
+// function Timeline does with the history.
+func (m *Monitor) Timeline(domain string, from, now time.Time) []Span {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Timeline(m.history, domain, from, now)
+}
