@@ -19,7 +19,7 @@ func TestMonitorTimeline(t *testing.T) {
 	m.round(ctx) // up
 	clock.Advance(time.Hour)
 	ps.set("p1:25", true) // down
-	m.round(ctx) // down
+	m.round(ctx)          // down
 	clock.Advance(time.Hour)
 	now := clock.Now()
 	got := m.Timeline("a.test", t0.Add(-time.Hour), now)
