@@ -1,0 +1,169 @@
+package portal
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestLoginRequired checks that every page but the login form sends a
+// visitor without a session to it, and every action is refused.
+func TestLoginRequired(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.client()
+	for _, path := range []string{"/", "/queue/example.test",
+		"/queue/example.test/entry/x", "/uptime/example.test"} {
+		code, loc, _ := c.get(path)
+		if code != http.StatusSeeOther || loc != "/login" {
+			t.Errorf("GET %s: %d to %q, want 303 to /login", path,
+				code, loc)
+		}
+	}
+	for _, path := range []string{"/queue/example.test", "/logout"} {
+		code, _, _ := c.post(path, url.Values{"op": {"flush-all"}})
+		if code != http.StatusForbidden {
+			t.Errorf("POST %s: %d, want 403", path, code)
+		}
+	}
+	if code, _, body := c.get("/login"); code != http.StatusOK ||
+		!strings.Contains(body, `name="password"`) {
+		t.Errorf("GET /login: %d\n%s", code, body)
+	}
+}
+
+// TestLoginFails checks wrong passwords and names: 401, no session,
+// and an answer no sooner than the failed-login delay.
+func TestLoginFails(t *testing.T) {
+	e := newEnv(t, "")
+	e.srv.opts.FailDelay = 50 * time.Millisecond
+	for _, tc := range []struct{ name, password string }{
+		{"admin", "wrong"},
+		{"admin", ""},
+		{"Admin", testPassword}, // names compare exactly
+		{"nobody", testPassword},
+		{strings.Repeat("a", 2000), testPassword},
+	} {
+		c := e.client()
+		start := time.Now()
+		code, _, body := c.post("/login", url.Values{
+			"name": {tc.name}, "password": {tc.password}})
+		if took := time.Since(start); took < 50*time.Millisecond {
+			t.Errorf("%.20q: answered after %v, before the delay",
+				tc.name, took)
+		}
+		if code != http.StatusUnauthorized ||
+			!strings.Contains(body, "Wrong name or password") {
+			t.Errorf("%.20q/%q: %d\n%s", tc.name, tc.password, code,
+				body)
+		}
+		if code, loc, _ := c.get("/"); code != http.StatusSeeOther ||
+			loc != "/login" {
+			t.Errorf("%.20q: a session after a failed login", tc.name)
+		}
+	}
+}
+
+// TestSessionCookie checks the cookie's attributes, logout, and that a
+// session ends when its operator leaves the configuration.
+func TestSessionCookie(t *testing.T) {
+	e := newEnv(t, "")
+	c := e.client()
+	resp, err := c.http.PostForm(e.ts.URL+"/login", url.Values{
+		"name": {"admin"}, "password": {testPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	sc := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{cookieName + "=", "HttpOnly",
+		"SameSite=Strict", "Path=/", "Max-Age=28800"} {
+		if !strings.Contains(sc, want) {
+			t.Errorf("Set-Cookie %q lacks %s", sc, want)
+		}
+	}
+	if strings.Contains(sc, "Secure") {
+		t.Errorf("Set-Cookie %q is Secure over plain HTTP", sc)
+	}
+	c.login()
+	if code, _, _ := c.get("/"); code != http.StatusOK {
+		t.Fatalf("logged in: %d", code)
+	}
+	code, loc, _ := c.post("/logout", url.Values{"csrf": {c.csrf}})
+	if code != http.StatusSeeOther || loc != "/login" {
+		t.Errorf("logout: %d to %q", code, loc)
+	}
+	if code, _, _ := c.get("/"); code != http.StatusSeeOther {
+		t.Errorf("after logout: %d, want 303", code)
+	}
+
+	c.login()
+	e.setConfig("", otherHash()) // a new password
+	if code, _, _ := c.get("/"); code != http.StatusOK {
+		t.Errorf("session of a kept operator ended: %d", code)
+	}
+	e.renameOperator("someone")
+	if code, _, _ := c.get("/"); code != http.StatusSeeOther {
+		t.Errorf("session of a removed operator: %d, want 303", code)
+	}
+}
+
+// TestCSRF checks that a POST without the session's token, or from
+// another origin, changes nothing.
+func TestCSRF(t *testing.T) {
+	e := newEnv(t, "")
+	id := e.enqueue("example.test", "kept", "alice@example.test")
+	c := e.client()
+	c.login()
+	other := e.client()
+	other.login()
+	form := func(csrf string) url.Values {
+		return url.Values{"op": {"delete-all"}, "confirm": {"yes"},
+			"csrf": {csrf}}
+	}
+	for name, f := range map[string]url.Values{
+		"no token":           {"op": {"delete-all"}, "confirm": {"yes"}},
+		"wrong token":        form("x" + c.csrf[1:]),
+		"another's token":    form(other.csrf),
+		"empty token":        form(""),
+		"token in the query": nil,
+		"token cut short":    form(c.csrf[:len(c.csrf)-1]),
+	} {
+		var code int
+		if f == nil {
+			code, _, _ = c.post("/queue/example.test?csrf="+c.csrf,
+				url.Values{"op": {"delete-all"}, "confirm": {"yes"}})
+		} else {
+			code, _, _ = c.post("/queue/example.test", f)
+		}
+		if code != http.StatusForbidden {
+			t.Errorf("%s: %d, want 403", name, code)
+		}
+		if _, ok := e.entry(id); !ok {
+			t.Fatalf("%s: the entry was deleted", name)
+		}
+	}
+	req, _ := http.NewRequest("POST", e.ts.URL+"/queue/example.test",
+		strings.NewReader(form(c.csrf).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", "http://evil.test")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin POST: %d, want 403", resp.StatusCode)
+	}
+	if _, ok := e.entry(id); !ok {
+		t.Fatal("cross-origin POST deleted the entry")
+	}
+	if code, _, _ := c.post("/queue/example.test",
+		form(c.csrf)); code != http.StatusSeeOther {
+		t.Errorf("with the token: %d, want 303", code)
+	}
+	if _, ok := e.entry(id); ok {
+		t.Error("with the token: the entry is still there")
+	}
+}
