@@ -82,7 +82,7 @@ mode = "local"
 
 // env is a portal under test.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	relay string // the primaries' address: nothing listens there
 	cfg   atomic.Pointer[conf.Config]
@@ -95,11 +95,15 @@ type env struct {
 
 // newEnv starts a portal; extra is TOML added to [portal]; history are
 // monitoring events written before the monitor starts.
-func newEnv(t *testing.T, extra string, history ...monitor.Event) *env {
+func newEnv(t testing.TB, extra string, history ...monitor.Event) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), relay: closedAddr(t)}
 	e.setConfig(extra, testHash())
-	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	var w io.Writer = testWriter{t}
+	if _, fuzz := t.(*testing.F); fuzz {
+		w = io.Discard // a fuzz target may not log through f
+	}
+	log := slog.New(slog.NewTextHandler(w, nil))
 	var err error
 	e.queue, err = relayq.Open(e.qdir(), relayq.Options{
 		Config: e.cfg.Load, Logger: log, DialTimeout: time.Second})
@@ -160,7 +164,7 @@ func (e *env) renameOperator(name string) {
 func otherHash() string { return minCostHash("another password") }
 
 // writeHistory writes events as the monitor's history file in dir.
-func writeHistory(t *testing.T, dir string, events []monitor.Event) {
+func writeHistory(t testing.TB, dir string, events []monitor.Event) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -180,8 +184,9 @@ func writeHistory(t *testing.T, dir string, events []monitor.Event) {
 	}
 }
 
-// enqueue queues a message for domain with subject and waits for its
-// first (failed) delivery attempt, so that it is deferred.
+// enqueue queues a message for domain with subject and waits until it
+// is deferred: after a failed attempt, or at once once the queue knows
+// the primary is down.
 func (e *env) enqueue(domain, subject string, rcpts ...string) string {
 	e.t.Helper()
 	e.seq++
@@ -196,8 +201,8 @@ func (e *env) enqueue(domain, subject string, rcpts ...string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.waitEntry(id, "a first attempt", func(en relayq.Entry) bool {
-		return en.Attempts >= 1
+	e.waitEntry(id, "a deferral", func(en relayq.Entry) bool {
+		return en.NextAttempt.After(time.Now())
 	})
 	return id
 }
@@ -223,7 +228,7 @@ func (e *env) waitEntry(id, what string, cond func(relayq.Entry) bool) {
 }
 
 // waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -235,7 +240,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 // closedAddr returns a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
+func closedAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -248,7 +253,7 @@ func closedAddr(t *testing.T) string {
 // client is a browser stand-in: it keeps cookies and does not follow
 // redirects, so tests see them.
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	http *http.Client
 	csrf string
@@ -325,7 +330,7 @@ func (c *client) action(domain string, form url.Values) (int, string,
 }
 
 // testWriter sends a log to the test's log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
