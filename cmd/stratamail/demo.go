@@ -43,6 +43,13 @@ allow_insecure_auth = true   # loopback only
 # domains goes there too.
 smarthost = "{{.Relay}}"
 
+[portal]
+listen = "{{.Portal}}"
+
+[[operator]]
+name = "admin"
+password = "{{.Admin.Hash}}"
+
 [[domain]]
 name = "example.test"
 mode = "both"
@@ -62,10 +69,11 @@ type demoUser struct {
 }
 
 type demoSettings struct {
-	Dir, SMTP, IMAP, Relay string
-	Submission             string
-	Users                  []demoUser
-	Config                 string
+	Dir, SMTP, IMAP, Relay, Portal string
+	Submission                     string
+	Users                          []demoUser
+	Admin                          demoUser
+	Config                         string
 }
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
@@ -82,6 +90,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		"submission `address`")
 	fs.StringVar(&d.Relay, "relay", "127.0.0.1:2526",
 		"the demo primary's `address`")
+	fs.StringVar(&d.Portal, "portal", "127.0.0.1:8025",
+		"the operators' portal `address`")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -116,8 +126,8 @@ func writeDemoConfig(d *demoSettings) (*conf.Config, error) {
 		{Address: "alice@example.test", Alias: "sales@example.test"},
 		{Address: "bob@example.test"},
 	}
-	for i := range d.Users {
-		u := &d.Users[i]
+	d.Admin = demoUser{Address: "admin"}
+	for _, u := range append(pointers(d.Users), &d.Admin) {
 		u.Password = rand.Text()[:12]
 		if u.Hash, err = conf.HashPassword(u.Password); err != nil {
 			return nil, err
@@ -148,6 +158,7 @@ StrataMail Continuity demo is running.
   IMAP         {{.IMAP}}   (plain LOGIN allowed on loopback)
   submission   {{.Submission}}   (AUTH PLAIN/LOGIN without TLS on loopback)
   primary      {{.Relay}}   (down: nothing listens there yet)
+  portal       http://{{.Portal}}/   (operator admin, password {{.Admin.Password}})
 {{range .Users}}
   user {{.Address}}  password {{.Password}}
 {{- if .Alias}}  (alias {{.Alias}}){{end}}
@@ -175,6 +186,10 @@ StrataMail Continuity demo is running.
    or ask for delivery at once:
      go run ./cmd/stratamail queue flush -config {{.Config}}
 
+5. Watch it in the portal: log in at http://{{.Portal}}/ as admin, open
+   example.test's queue (flush, hold, release, delete) or its uptime
+   page; Prometheus metrics at http://{{.Portal}}/metrics.
+
 Stop the demo with Ctrl-C. The log follows.
 `
 
@@ -192,4 +207,13 @@ func printDemoHelp(w io.Writer, d *demoSettings) {
 	tmpl := template.Must(template.New("help").Funcs(funcs).
 		Parse(demoHelp))
 	tmpl.Execute(w, d)
+}
+
+// pointers returns pointers to the elements of us.
+func pointers(us []demoUser) []*demoUser {
+	out := make([]*demoUser, len(us))
+	for i := range us {
+		out[i] = &us[i]
+	}
+	return out
 }

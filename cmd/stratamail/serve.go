@@ -22,6 +22,7 @@ import (
 	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/imapd"
 	"github.com/stratamail/continuity/monitor"
+	"github.com/stratamail/continuity/portal"
 	"github.com/stratamail/continuity/relayq"
 	"github.com/stratamail/continuity/smtpd"
 	"github.com/stratamail/continuity/store"
@@ -67,6 +68,9 @@ type service struct {
 	sub   *smtpd.Server // the submission service
 	imap  *imapd.Server
 	ctl   *controlServer
+	// portal is nil unless [portal] is on.
+	portal   *portal.Server
+	portalLn net.Listener
 
 	reloads reloadState
 	watcher *fsnotify.Watcher // nil if the system refused one
@@ -135,6 +139,9 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 	if s.ctl, err = listenControl(cfg.Server.DataDir, s); err != nil {
 		return nil, err
 	}
+	if err = s.listenPortal(); err != nil {
+		return nil, err
+	}
 
 	tlsConfig := s.tlsConfig()
 	s.watcher = s.newWatcher() // from the start: no edit goes unseen
@@ -150,6 +157,9 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 		Store: s.store, Config: s.config, Logger: log,
 		TLSConfig: tlsConfig, InsecureAuth: cfg.IMAP.AllowInsecureAuth,
 	})
+	if err = s.newPortal(log); err != nil {
+		return nil, err
+	}
 	ok = true
 	return s, nil
 }
@@ -200,6 +210,9 @@ func (s *service) closeListeners() {
 	if s.ctl != nil {
 		s.ctl.Close()
 	}
+	if s.portalLn != nil {
+		s.portalLn.Close()
+	}
 }
 
 // run serves until ctx is done, then shuts the parts down.
@@ -209,11 +222,12 @@ func (s *service) run(ctx context.Context) error {
 		"data_dir", cfg.Server.DataDir, "smtp", addrs(s.smtpLn),
 		"imap", addrs(s.imapLn), "submission",
 		addrs(slices.Concat(s.subLn, s.subTLSLn)),
+		"portal", addrs(s.portalLns()),
 		"domains", len(cfg.Domains),
 		"users", len(cfg.Users))
 	var wg sync.WaitGroup
 	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+
-		len(s.subLn)+len(s.subTLSLn)+3)
+		len(s.subLn)+len(s.subTLSLn)+4)
 	serve := func(f func() error) {
 		wg.Go(func() { errc <- f() })
 	}
@@ -234,6 +248,9 @@ func (s *service) run(ctx context.Context) error {
 	serve(func() error { return s.queue.Run(qctx) })
 	serve(func() error { return s.mon.Run(qctx) })
 	serve(s.ctl.Serve)
+	if s.portal != nil {
+		serve(s.servePortal)
+	}
 	wg.Go(func() { s.watchReloads(qctx, s.watcher) })
 
 	var err error
@@ -254,6 +271,9 @@ func (s *service) shutdown(cancelQueue context.CancelFunc) {
 	s.sub.Close()
 	s.imap.Close()
 	s.ctl.Close()
+	if s.portal != nil {
+		s.portal.Close()
+	}
 }
 
 func addrs(lns []net.Listener) []string {
