@@ -167,3 +167,39 @@ func TestCSRF(t *testing.T) {
 		t.Error("with the token: the entry is still there")
 	}
 }
+
+// TestLoginOrigin checks the Origin rule on the login form: a browser
+// on the portal's own page sends its origin, which is accepted; a page
+// of another site, or an opaque origin, is refused. It also pins the
+// Referrer-Policy that makes Chromium send the origin on form POSTs.
+func TestLoginOrigin(t *testing.T) {
+	e := newEnv(t, "")
+	form := url.Values{"name": {"admin"}, "password": {testPassword}}
+	for origin, want := range map[string]int{
+		"":                 http.StatusSeeOther,
+		e.ts.URL:           http.StatusSeeOther,
+		"null":             http.StatusForbidden,
+		"http://evil.test": http.StatusForbidden,
+		"https://" + e.ts.Listener.Addr().String(): http.StatusForbidden,
+	} {
+		req, _ := http.NewRequest("POST", e.ts.URL+"/login",
+			strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type",
+			"application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := e.client().http.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Origin %q: %d, want %d", origin,
+				resp.StatusCode, want)
+		}
+		if p := resp.Header.Get("Referrer-Policy"); p != "same-origin" {
+			t.Errorf("Referrer-Policy %q", p)
+		}
+	}
+}

@@ -108,22 +108,24 @@ func bars(spans []monitor.Span, from, now time.Time) []bar {
 			Start: sp.Start.UTC().Format(timeFormat),
 			End:   sp.End.UTC().Format(timeFormat),
 		}
-		// A short outage must stay visible: at least one unit wide.
-		b.W = max(b.W, 1)
+		// A short outage must stay visible: at least two units wide,
+		// and inside the chart (the newest span ends at its edge).
+		b.W = max(b.W, 2)
+		b.X = min(b.X, chartWidth-b.W)
 		out = append(out, b)
 	}
 	return out
 }
 
-// ticks returns a mark for each midnight (UTC) from from to now, a
-// label on every fifth.
+// ticks returns a mark for each midnight (UTC) from from to now, with
+// a label on every fifth day but near the ends, where it would be cut.
 func ticks(from, now time.Time) []tick {
 	total := now.Sub(from).Seconds()
 	var out []tick
 	day := from.UTC().Truncate(24 * time.Hour).Add(24 * time.Hour)
 	for i := 0; day.Before(now); day, i = day.Add(24*time.Hour), i+1 {
 		t := tick{X: round2(day.Sub(from).Seconds() / total * chartWidth)}
-		if day.Day()%5 == 0 {
+		if day.Day()%5 == 0 && t.X >= 20 && t.X <= chartWidth-20 {
 			t.Label = day.Format("Jan 2")
 		}
 		out = append(out, t)

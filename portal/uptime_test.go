@@ -95,9 +95,16 @@ func TestBars(t *testing.T) {
 			{Start: from.Add(15 * 24 * time.Hour), End: now, State: monitor.StateDown}},
 			[]bar{{X: 0, W: 450, State: monitor.StateUp},
 				{X: 450, W: 450, State: monitor.StateDown}}},
-		{"a minute is one unit", []monitor.Span{
+		{"a minute is two units", []monitor.Span{
 			{Start: from, End: from.Add(time.Minute), State: monitor.StateDown}},
-			[]bar{{X: 0, W: 1, State: monitor.StateDown}}},
+			[]bar{{X: 0, W: 2, State: monitor.StateDown}}},
+		{"the last second stays inside", []monitor.Span{
+			{Start: from, End: now.Add(-time.Second),
+				State: monitor.StateUp},
+			{Start: now.Add(-time.Second), End: now,
+				State: monitor.StateDown}},
+			[]bar{{X: 0, W: 900, State: monitor.StateUp},
+				{X: 898, W: 2, State: monitor.StateDown}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := bars(tc.spans, from, now)
