@@ -15,6 +15,17 @@ const cookieName = "stratamail_session"
 // maxLoginField bounds the name and password of a login form.
 const maxLoginField = 1024
 
+// maxForm bounds the body of a form POST.
+const maxForm = 64 << 10
+
+// truncate returns s cut to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
 // session is one operator's login.
 type session struct {
 	operator string
@@ -84,7 +95,7 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 			http.Error(w, "not logged in", http.StatusForbidden)
 			return
 		}
-		if r.Method == http.MethodPost && !s.checkCSRF(r, sess) {
+		if r.Method == http.MethodPost && !s.checkCSRF(w, r, sess) {
 			s.log.Warn("portal: request refused", "operator",
 				sess.operator, "path", r.URL.Path, "remote",
 				r.RemoteAddr, "reason", "bad CSRF token")
@@ -98,11 +109,12 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 
 // checkCSRF reports whether the POST r carries sess's token, and, if
 // the browser names its origin, comes from this portal.
-func (s *Server) checkCSRF(r *http.Request, sess *session) bool {
+func (s *Server) checkCSRF(w http.ResponseWriter, r *http.Request,
+	sess *session) bool {
 	if !sameOrigin(r) {
 		return false
 	}
-	r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	got := r.PostFormValue("csrf")
 	return got != "" &&
 		subtle.ConstantTimeCompare([]byte(got), []byte(sess.csrf)) == 1
@@ -139,12 +151,15 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-origin login refused", http.StatusForbidden)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	name, pw := r.PostFormValue("name"), r.PostFormValue("password")
-	log := s.log.With("operator", name, "remote", r.RemoteAddr)
 	if len(name) > maxLoginField || len(pw) > maxLoginField {
 		name, pw = "", ""
 	}
+	// The name as typed (never the password), cut to a name's
+	// longest so that a flood of junk cannot bloat the log.
+	log := s.log.With("operator", truncate(name, 64),
+		"remote", r.RemoteAddr)
 	pt := s.opts.Config().Portal
 	op := pt.Operator(name)
 	if op == nil || !op.CheckPassword(pw) {

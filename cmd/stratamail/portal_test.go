@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/relayq"
 )
 
@@ -184,4 +186,40 @@ func imapLogin(t *testing.T, addr string) {
 		t.Fatal(err)
 	}
 	c.Logout().Wait()
+}
+
+// TestRestartKeysPortal checks that a reload which moves the portal,
+// or turns it on or off, is logged as needing a restart.
+func TestRestartKeysPortal(t *testing.T) {
+	base := "[server]\nhostname = \"mx.test\"\ndata_dir = \"/srv\"\n" +
+		"[[operator]]\nname = \"admin\"\npassword = \"" + testHash() +
+		"\"\n"
+	parse := func(extra string) *conf.Config {
+		c, err := conf.Parse("t.toml", []byte(base+extra))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	off := parse("")
+	on := parse("[portal]\n")
+	moved := parse("[portal]\nlisten = \"127.0.0.1:9025\"\n")
+	public := parse("[portal]\nmetrics_public = true\n")
+	for _, tc := range []struct {
+		name     string
+		old, cfg *conf.Config
+		want     bool
+	}{
+		{"on", off, on, true},
+		{"off", on, off, true},
+		{"moved", on, moved, true},
+		{"metrics_public", on, public, false},
+	} {
+		got := slices.Contains(restartKeys(tc.old, tc.cfg),
+			"portal.listen")
+		if got != tc.want {
+			t.Errorf("%s: portal.listen in restart keys = %v", tc.name,
+				got)
+		}
+	}
 }

@@ -226,6 +226,9 @@ func restartKeys(old, cfg *conf.Config) []string {
 	if old.IMAP.AllowInsecureAuth != cfg.IMAP.AllowInsecureAuth {
 		keys = append(keys, "imap.allow_insecure_auth")
 	}
+	if old.Portal.Listen != cfg.Portal.Listen {
+		keys = append(keys, "portal.listen")
+	}
 	if old.Server.DataDir != cfg.Server.DataDir {
 		keys = append(keys, "server.data_dir")
 	}
