@@ -40,6 +40,7 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work/data" "$work/stratamail" # keep the logs and screenshots
 }
 trap cleanup EXIT
 
