@@ -76,9 +76,17 @@ type entryRow struct {
 // queueView is the Queue Manager page of one domain.
 type queueView struct {
 	Domain  string
-	Entries []entryRow
+	Entries []entryRow // the oldest maxRows
+	Total   int
 	Held    int
 }
+
+// maxRows bounds the entries one Queue Manager page lists.
+//
+// TODO: page through a longer queue (and search it by sender or
+// recipient); until then only the oldest maxRows are listed, while
+// flush all and delete all act on every entry.
+var maxRows = 1000 // a variable for the tests
 
 // domainOf returns the {domain} of r's path in lower case if the
 // domain is configured or has queue entries; otherwise it answers 404
@@ -107,10 +115,12 @@ func (s *Server) queuePage(w http.ResponseWriter, r *http.Request,
 		s.serverError(w, r, err)
 		return
 	}
-	v := queueView{Domain: domain}
+	v := queueView{Domain: domain, Total: len(entries)}
 	now := s.now()
-	for _, e := range entries {
-		v.Entries = append(v.Entries, rowOf(e, now))
+	for i, e := range entries {
+		if i < maxRows {
+			v.Entries = append(v.Entries, rowOf(e, now))
+		}
 		if e.Held {
 			v.Held++
 		}

@@ -1,6 +1,7 @@
 package portal
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -202,5 +203,26 @@ func TestQueuePage(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("domain list lacks %q", want)
 		}
+	}
+}
+
+// TestQueuePageCap checks that a long queue lists its oldest entries
+// and says how many there are.
+func TestQueuePageCap(t *testing.T) {
+	defer func(n int) { maxRows = n }(maxRows)
+	maxRows = 2
+	e := newEnv(t, "")
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, e.enqueue("example.test", fmt.Sprint(i),
+			"alice@example.test"))
+	}
+	c := e.client()
+	c.login()
+	_, _, body := c.get("/queue/example.test")
+	if !strings.Contains(body, `<span id="count">3</span>`) ||
+		!strings.Contains(body, "The oldest 2 are listed.") ||
+		!strings.Contains(body, ids[1]) || strings.Contains(body, ids[2]) {
+		t.Errorf("page of a capped queue:\n%s", body)
 	}
 }
