@@ -20,6 +20,9 @@ func FuzzParse(f *testing.F) {
 	for _, tc := range brokenConfigs {
 		f.Add([]byte(tc.text))
 	}
+	for _, tc := range brokenPortals {
+		f.Add([]byte(okServer + tc.text))
+	}
 	f.Add([]byte(lookupConfig))
 	f.Add([]byte("a = [{b = '''\n'''}, [\"\"\"x\\\"\"\"\"]]\n[[c.d]]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
