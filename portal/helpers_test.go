@@ -196,8 +196,11 @@ func (e *env) enqueue(domain, subject string, rcpts ...string) string {
 	if err := os.WriteFile(spool, []byte(msg), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
-	id, err := e.queue.Enqueue(spool, domain, "sender@elsewhere.test",
-		rcpts)
+	d := e.cfg.Load().Domain(domain)
+	if d == nil {
+		e.t.Fatalf("no domain %s in the test config", domain)
+	}
+	id, err := e.queue.Enqueue(spool, d, "sender@elsewhere.test", rcpts)
 	if err != nil {
 		e.t.Fatal(err)
 	}

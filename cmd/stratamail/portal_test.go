@@ -106,7 +106,7 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 func TestPortalEndToEnd(t *testing.T) {
 	portalAddr := freeAddr(t)
 	primaryAddr := freeAddr(t)
-	e := startEnvExtra(t, t.TempDir(), primaryAddr, fmt.Sprintf(`
+	e := startEnv(t, t.TempDir(), primaryAddr, fmt.Sprintf(`
 [portal]
 listen = %q
 
