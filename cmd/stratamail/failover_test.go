@@ -190,6 +190,11 @@ func TestVerificationWalkthrough(t *testing.T) {
 	primaryAddr := freeAddr(t)
 	p := startPrimary(t, primaryAddr)
 	e.writeConfig(t, primaryAddr, "")
+	out = runCLI(t, 0, "queue", "flush", "-config", e.cfgPath,
+		"-domain", "example.test", "-wait")
+	if !strings.Contains(out, "example.test: flushed in") {
+		t.Errorf("queue flush -wait:\n%s", out)
+	}
 	waitFor(t, "delivery", 20*time.Second, func() bool {
 		return len(p.received()) == 1
 	})

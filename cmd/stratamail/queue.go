@@ -141,9 +141,11 @@ var queueOps = map[string]struct {
 	usage, about, verb, done string
 	anyDomain                bool // acts on every domain when none is named
 }{
-	"flush": {"[-domain D] [ID ...]", "Ask the running server to try " +
-		"delivering queued messages now: all of them, a domain's, or " +
-		"the IDs named. Held messages stay held.", "flush", "flushing",
+	"flush": {"[-domain D] [-wait] [ID ...]", "Ask the running server " +
+		"to try delivering queued messages now: all of them, a " +
+		"domain's, or the IDs named. Held messages stay held. -wait " +
+		"follows the flush, a line per change, until it is done.",
+		"flush", "flushing",
 		true},
 	"delete": {"-domain D | ID ...", "Delete messages from the queue: " +
 		"the IDs named, or every message of a domain. The copies in " +
@@ -159,6 +161,11 @@ func runQueueOp(op string, args []string, stdout,
 	stderr io.Writer) error {
 	spec := queueOps[op]
 	q := newQueueCmd(op, "[-config FILE] "+spec.usage, spec.about, stderr)
+	var wait *bool
+	if op == "flush" {
+		wait = q.fs.Bool("wait", false, "follow the flush until the "+
+			"queue is empty or stops moving")
+	}
 	cfg, domain, err := q.parseIDs(args, 0, -1)
 	if err != nil {
 		return err
@@ -194,9 +201,13 @@ func runQueueOp(op string, args []string, stdout,
 	for _, f := range reply.Failed {
 		fmt.Fprintf(stderr, "cannot %s %s\n", spec.verb, f)
 	}
-	if op == "flush" {
+	if op == "flush" && *wait && len(ids) == 0 {
+		followFlush(stdout, cfg, domain, reply.Count, time.Second,
+			flushStall)
+	} else if op == "flush" {
 		fmt.Fprintf(stdout, "follow it with \"stratamail queue list "+
-			"-config %s\" or the server log\n", cfg.Path)
+			"-config %s\" (or flush -wait) or the server log\n",
+			cfg.Path)
 	}
 	if len(reply.Failed) > 0 {
 		return fmt.Errorf("could not %s %d of %d message(s)", spec.verb,
@@ -285,4 +296,45 @@ func queued(cfg *conf.Config, domain string) bool {
 	qdir := filepath.Join(cfg.Server.DataDir, "queue")
 	entries, err := relayq.ReadDir(qdir, domain)
 	return err == nil && len(entries) > 0
+}
+
+// flushStall is how long "queue flush -wait" waits for a message to
+// leave before it says the flush has stopped.
+const flushStall = time.Minute
+
+// followFlush prints a line each time the number of messages left in
+// domain's queue ("" for all) changes, until none is left or none has
+// left for stall: the primary defers or is down again.
+func followFlush(w io.Writer, cfg *conf.Config, domain string, left int,
+	every, stall time.Duration) {
+	qdir := filepath.Join(cfg.Server.DataDir, "queue")
+	what := cmp.Or(domain, "all domains")
+	start, moved := time.Now(), time.Now()
+	for left > 0 && time.Since(moved) < stall {
+		time.Sleep(every)
+		entries, err := relayq.ReadDir(qdir, domain)
+		if err != nil {
+			fmt.Fprintf(w, "cannot read the queue: %v\n", err)
+			return
+		}
+		n := 0
+		for _, e := range entries {
+			if !e.Held {
+				n++
+			}
+		}
+		if n != left {
+			fmt.Fprintf(w, "%s: %d message(s) left after %s\n", what, n,
+				time.Since(start).Round(time.Second))
+			left, moved = n, time.Now()
+		}
+	}
+	if left == 0 {
+		fmt.Fprintf(w, "%s: flushed in %s\n", what,
+			time.Since(start).Round(time.Second))
+		return
+	}
+	fmt.Fprintf(w, "%s: %d message(s) still queued; none left in the "+
+		"last %s (see \"stratamail queue list\" for the last errors)\n",
+		what, left, stall)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/internal/testcert"
 	"github.com/stratamail/continuity/relayq"
 )
@@ -196,6 +197,18 @@ func TestQueueManager(t *testing.T) {
 	ids, _ := queueIDs(t, e.cfgPath)
 	if len(ids) != 4 {
 		t.Fatalf("%d entries, want 4", len(ids))
+	}
+	// The primary is down: a followed flush says it stopped moving.
+	var follow strings.Builder
+	cfg, err := conf.Load(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	followFlush(&follow, cfg, "example.test", 4, 10*time.Millisecond,
+		100*time.Millisecond)
+	if !strings.Contains(follow.String(), "example.test: 4 message(s) "+
+		"still queued; none left in the last 100ms") {
+		t.Errorf("followFlush with the primary down:\n%s", follow.String())
 	}
 	cli := func(want int, args ...string) string {
 		return runCLI(t, want, append(append([]string{"queue"}, args...),
