@@ -129,7 +129,7 @@ func (s *Server) queueMetrics(m *metricWriter) {
 			secs)
 	}
 	m.counts("stratamail_deliveries_total", "result",
-		"Delivery attempts to primaries, by outcome.", st.Deliveries)
+		"Delivery attempts (to primaries and on the outbound route), by outcome.", st.Deliveries)
 }
 
 // primaryMetrics writes whether each monitored primary is up; one

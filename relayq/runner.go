@@ -407,6 +407,8 @@ func (q *Queue) logAttempt(env, next *envelope, relay string, tried int,
 		outcome, level = "held", slog.LevelError
 	case len(next.pending()) > 0:
 		outcome, level = "deferred", slog.LevelWarn
+	case len(next.addrs(stateFailed)) > 0:
+		outcome, level = "bounced", slog.LevelWarn
 	}
 	q.stats.countAttempt(outcome)
 	q.log.Log(context.Background(), level, "relay attempt",

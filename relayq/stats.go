@@ -9,7 +9,8 @@ import (
 // the start and its entries per domain now.
 type Stats struct {
 	// Deliveries counts delivery attempts by outcome: "delivered",
-	// "deferred" (to be retried) and "held" (refused for good).
+	// "deferred" (to be retried), "bounced" (refused for good, or
+	// expired: returned to the sender) and "held" (for the operator).
 	Deliveries map[string]uint64
 	// Domains has an entry for each domain with entries queued.
 	Domains map[string]DomainStats
@@ -26,11 +27,11 @@ type DomainStats struct {
 }
 
 // outcomes are the results of an attempt that logAttempt names.
-var outcomes = []string{"delivered", "deferred", "held"}
+var outcomes = []string{"delivered", "deferred", "bounced", "held"}
 
 // counters are the queue's event counters.
 type counters struct {
-	deliveries [3]atomic.Uint64 // by index in outcomes
+	deliveries [4]atomic.Uint64 // by index in outcomes
 }
 
 // countAttempt counts one attempt of outcome, one of outcomes.
