@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
@@ -47,6 +48,22 @@ func VerifyHash(hash, password string) bool {
 	return bcrypt.CompareHashAndPassword([]byte(hash),
 		[]byte(password)) == nil
 }
+
+// BurnPassword spends about the time of a real password check, so that
+// a login as an unknown user cannot be told apart by its timing.
+func BurnPassword(password string) {
+	VerifyHash(dummyHash(), password)
+}
+
+// dummyHash is a hash no password is checked against but the ones of
+// unknown users.
+var dummyHash = sync.OnceValue(func() string {
+	h, err := HashPassword("no user has this password")
+	if err != nil {
+		panic(err) // only for an empty or over-long password
+	}
+	return h
+})
 
 // checkHashSyntax returns an error when hash is in no form VerifyHash
 // understands, so that a typo in the file is reported at load time.

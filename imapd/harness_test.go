@@ -105,6 +105,27 @@ type harness struct {
 	srv  *Server
 	addr string
 	log  *syncBuffer
+	naps *naps // the login limits' delays, taken without sleeping
+}
+
+// naps records the delays the server would sleep.
+type naps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (n *naps) sleep(d time.Duration) {
+	n.mu.Lock()
+	n.d = append(n.d, d)
+	n.mu.Unlock()
+}
+
+func (n *naps) take() []time.Duration {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d := n.d
+	n.d = nil
+	return d
 }
 
 // start runs a server on dir (reused across restarts).
@@ -116,7 +137,9 @@ func start(t *testing.T, dir string) *harness {
 	}
 	cfg := testConfig(t, dir)
 	logs := &syncBuffer{}
+	slept := &naps{}
 	srv := New(Options{
+		Sleep:        slept.sleep,
 		Store:        st,
 		Config:       func() *conf.Config { return cfg },
 		Logger:       slog.New(slog.NewTextHandler(logs, nil)),
@@ -129,7 +152,7 @@ func start(t *testing.T, dir string) *harness {
 	}
 	go srv.Serve(l)
 	h := &harness{t: t, dir: dir, st: st, srv: srv,
-		addr: l.Addr().String(), log: logs}
+		addr: l.Addr().String(), log: logs, naps: slept}
 	t.Cleanup(func() { srv.Close() })
 	return h
 }

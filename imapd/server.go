@@ -17,6 +17,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/internal/authlimit"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -41,6 +43,10 @@ type Options struct {
 	// InsecureAuth allows LOGIN without TLS; only for loopback
 	// listeners (a same-host Roundcube).
 	InsecureAuth bool
+	// Now and Sleep are the login limits' clock; tests replace them.
+	// Default time.Now and time.Sleep.
+	Now   func() time.Time
+	Sleep func(time.Duration)
 	// IdlePoll is how often an IDLE session looks for new mail
 	// delivered behind its back; 0 means 10 seconds.
 	IdlePoll time.Duration
@@ -53,6 +59,15 @@ type Server struct {
 	imap   *imapserver.Server
 	connID atomic.Uint64
 	stats  counters
+	auth   *authlimit.Limiter
+}
+
+func (s *Server) now() time.Time { return s.opts.Now() }
+
+func (s *Server) sleep(d time.Duration) {
+	if d > 0 {
+		s.opts.Sleep(d)
+	}
 }
 
 // caps are the capabilities we implement completely. imapserver adds
@@ -76,7 +91,14 @@ func New(opts Options) *Server {
 	if opts.IdlePoll <= 0 {
 		opts.IdlePoll = 10 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Sleep == nil {
+		opts.Sleep = time.Sleep
+	}
+	s := &Server{opts: opts, log: opts.Logger,
+		auth: authlimit.New(authlimit.PerUser, authlimit.PerAddr)}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         caps,
@@ -104,8 +126,19 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,
 		srv:    s,
 		id:     s.connID.Add(1),
 		remote: c.NetConn().RemoteAddr().String(),
+		ip:     remoteIP(c.NetConn().RemoteAddr()),
 		cfg:    s.opts.Config(),
 	}
 	s.stats.sessions.Add(1) // until Close
 	return sess, nil, nil
+}
+
+// remoteIP returns the IP address of a TCP peer; the zero Addr
+// otherwise.
+func remoteIP(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
 }

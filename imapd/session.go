@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -20,6 +20,7 @@ type session struct {
 	srv    *Server
 	id     uint64
 	remote string
+	ip     netip.Addr   // the client's address, for the login limits
 	cfg    *conf.Config // snapshot taken when the connection started
 
 	user *conf.User     // nil until logged in
@@ -36,6 +37,11 @@ type selected struct {
 
 var _ imapserver.SessionIMAP4rev2 = (*session)(nil)
 
+// errLockedOut answers a login from a client locked out after failures.
+var errLockedOut = &imap.Error{Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodeUnavailable,
+	Text: "Too many failed logins; try again later"}
+
 // logger returns the session's logger, tagged with its connection.
 func (s *session) logger() *slog.Logger {
 	return s.srv.log.With("conn", s.id, "remote", s.remote)
@@ -48,44 +54,45 @@ func (s *session) Close() error {
 	return nil
 }
 
-var (
-	dummyOnce sync.Once
-	dummyHash string
-)
-
-// burnPassword spends about the time of a real password check, so that
-// a login for an unknown user cannot be told apart by its timing.
-func burnPassword(pw string) {
-	dummyOnce.Do(func() {
-		dummyHash, _ = conf.HashPassword("stratamail-dummy-password")
-	})
-	conf.VerifyHash(dummyHash, pw)
-}
-
 // Login checks a LOGIN or AUTHENTICATE PLAIN against the configured
 // users; aliases are not login names. The password is never logged.
-//
-// TODO: throttle repeated failures per remote address and per user.
+// Failures cost a growing delay and then a lockout (internal/authlimit);
+// an unknown user and a wrong password get the same answer after the
+// same time.
 func (s *session) Login(username, password string) (err error) {
 	defer func() { s.srv.stats.countLogin(err) }()
 	start := time.Now()
 	login := strings.ToLower(username)
 	log := s.logger().With("user", login)
+	auth := s.srv.auth
+	if locked, until := auth.Locked(s.ip, login, s.srv.now()); locked {
+		log.Warn("imap login", "outcome", "locked out", "until", until)
+		return errLockedOut
+	}
 	var u *conf.User
 	if s.cfg != nil {
 		u = s.cfg.User(login)
 	}
-	if u == nil || u.Address != login {
-		burnPassword(password)
-		log.Info("imap login", "outcome", "failed",
-			"reason", "unknown user", "took", time.Since(start))
+	why := ""
+	switch {
+	case u == nil || u.Address != login:
+		conf.BurnPassword(password)
+		why = "unknown user"
+	case !u.CheckPassword(password):
+		why = "bad password"
+	}
+	if why != "" {
+		n, delay, locked := auth.Failed(s.ip, login, s.srv.now())
+		log.Info("imap login", "outcome", "failed", "reason", why,
+			"failures", n, "delay", delay, "locked", locked,
+			"took", time.Since(start))
+		s.srv.sleep(delay)
+		if locked {
+			return errLockedOut
+		}
 		return imapserver.ErrAuthFailed
 	}
-	if !u.CheckPassword(password) {
-		log.Info("imap login", "outcome", "failed",
-			"reason", "bad password", "took", time.Since(start))
-		return imapserver.ErrAuthFailed
-	}
+	auth.Succeeded(s.ip, login)
 	acct, err := s.srv.opts.Store.Account(u.Address)
 	if err != nil {
 		log.Error("imap login", "outcome", "failed",

@@ -36,6 +36,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/internal/authlimit"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -123,7 +124,8 @@ type Server struct {
 	log     *slog.Logger
 	tune    tuning
 	connSeq atomic.Uint64
-	limits  *limits // the submission's abuse limits
+	limits  *limits            // the submission's sending limit
+	auth    *authlimit.Limiter // failed logins
 	stats   *counters
 
 	mu        sync.Mutex
@@ -156,6 +158,7 @@ func New(opts Options) *Server {
 	return &Server{
 		opts: opts, log: log, tune: defaultTuning, stats: newCounters(),
 		limits:    newLimits(),
+		auth:      authlimit.New(authlimit.PerUser, authlimit.PerAddr),
 		listeners: map[net.Listener]bool{},
 		conns:     map[*trackedConn]bool{},
 	}

@@ -9,12 +9,12 @@ package smtpd
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/internal/authlimit"
 )
 
 // The mechanisms offered, in order. go-smtp offers them only under TLS
@@ -33,7 +33,7 @@ func (s subSession) AuthMechanisms() []string { return authMechanisms }
 // Auth starts an exchange of mech. A client address locked out after
 // failed logins gets 421 and the connection is closed.
 func (s subSession) Auth(mech string) (sasl.Server, error) {
-	if r := s.checkLockout(); r != nil {
+	if r := s.checkLockout(""); r != nil {
 		return nil, r
 	}
 	switch mech {
@@ -61,19 +61,20 @@ func (s subSession) plain(identity, user, pass string) error {
 // login checks a user name and password, and records the user or the
 // failure. The password is never logged.
 func (s subSession) login(user, pass, mech string) error {
-	if r := s.checkLockout(); r != nil {
+	if r := s.checkLockout(user); r != nil {
 		return r
 	}
 	u := s.cfg.User(user)
 	if u == nil {
 		// Spend the time a real check takes, so that a reply's
 		// delay does not tell which users exist.
-		conf.VerifyHash(dummyHash(), pass)
+		conf.BurnPassword(pass)
 		return s.authFailed(user, mech, "no such user")
 	}
 	if !u.CheckPassword(pass) {
 		return s.authFailed(user, mech, "wrong password")
 	}
+	s.srv.auth.Succeeded(s.remote, user)
 	s.mu.Lock()
 	s.user = u
 	s.mu.Unlock()
@@ -82,28 +83,18 @@ func (s subSession) login(user, pass, mech string) error {
 	return nil
 }
 
-// dummyHash is a hash no password is checked against but the ones of
-// unknown users.
-var dummyHash = sync.OnceValue(func() string {
-	h, err := conf.HashPassword("no user has this password")
-	if err != nil {
-		panic(err) // only for an empty or long password
-	}
-	return h
-})
-
 // authFailed records a failed login, waits the growing delay and
 // returns the reply: 535, or 421 once the address is locked out.
 func (s subSession) authFailed(user, mech, why string) error {
-	n, delay, locked := s.srv.limits.failed(s.remote, s.srv.opts.Now())
+	n, delay, locked := s.srv.auth.Failed(s.remote, user, s.srv.opts.Now())
 	// The user name is logged for the operator; it may be a mistyped
 	// password, but a log without it cannot tell attacks apart.
 	s.log.Warn("login failed", "login", user, "mech", mech,
 		"reason", why, "failures", n, "delay", delay,
 		"locked", locked)
 	if locked {
-		s.log.Warn("login locked out", "failures", n,
-			"for", authLockout)
+		s.log.Warn("login locked out", "login", user, "failures", n,
+			"for", authlimit.PerUser.Lockout)
 		return s.closeWith(replyAuthLocked)
 	}
 	if delay > 0 {
@@ -112,9 +103,10 @@ func (s subSession) authFailed(user, mech, why string) error {
 	return replyAuthFailed
 }
 
-// checkLockout returns 421 while the client's address is locked out.
-func (s subSession) checkLockout() error {
-	locked, until := s.srv.limits.locked(s.remote, s.srv.opts.Now())
+// checkLockout returns 421 while the client, logging in as user ("" for
+// the address alone), is locked out.
+func (s subSession) checkLockout(user string) error {
+	locked, until := s.srv.auth.Locked(s.remote, user, s.srv.opts.Now())
 	if !locked {
 		return nil
 	}

@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"github.com/stratamail/continuity/internal/authlimit"
+
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -506,12 +508,12 @@ func TestFailedLoginThrottle(t *testing.T) {
 	good := "AUTH PLAIN " + b64("\x00alice@example.test\x00secret")
 	d := se.dial()
 	d.cmd("EHLO client.test", "250 ")
-	for i := 1; i < authMaxFailures; i++ {
+	for i := 1; i < authlimit.PerUser.Limit; i++ {
 		d.cmd(bad, "535 5.7.8")
 	}
-	want := []time.Duration{time.Second, 2 * time.Second,
-		4 * time.Second, 8 * time.Second, 16 * time.Second,
-		16 * time.Second}
+	want := []time.Duration{2 * time.Second, 4 * time.Second,
+		8 * time.Second, 15 * time.Second, 15 * time.Second,
+		15 * time.Second}
 	if got := se.takeDelays(); !slices.Equal(got, want) {
 		t.Errorf("delays %v, want %v", got, want)
 	}
@@ -525,7 +527,7 @@ func TestFailedLoginThrottle(t *testing.T) {
 	d = se.dial()
 	d.cmd("EHLO client.test", "250 ")
 	d.cmd(good, "421 4.7.0")
-	se.clock.advance(authLockout)
+	se.clock.advance(authlimit.PerUser.Lockout)
 	d = se.dial()
 	d.cmd("EHLO client.test", "250 ")
 	d.cmd(good, "235 2.0.0")
@@ -595,7 +597,7 @@ func FuzzSubmissionSession(f *testing.F) {
 		1), nil)
 	se.srv.tune.sleep = func(time.Duration) {} // failures are many
 	f.Fuzz(func(t *testing.T, in []byte) {
-		se.clock.advance(authLockout) // no lockout between inputs
+		se.clock.advance(authlimit.PerUser.Lockout) // no lockout between inputs
 		runSession(t, se.addr, in)
 		se.srv.busy.Wait()
 		checkNoPanic(t, se.logs.take())
