@@ -126,18 +126,36 @@ func collectStatus(cfg *conf.Config, now time.Time) ([]domainStatus,
 		rows = append(rows, newStatus(d.Name, string(d.Mode), d.Relay,
 			d.Monitor, history, now))
 	}
+	var outbound []relayq.Entry
+	byDomain := map[string][]relayq.Entry{}
 	for _, e := range entries { // oldest first
-		if !seen[e.Domain] {
+		if e.Route == "outbound" {
+			outbound = append(outbound, e)
+			continue
+		}
+		byDomain[e.Domain] = append(byDomain[e.Domain], e)
+		if !seen[e.Domain] { // a domain removed from the config
 			seen[e.Domain] = true
 			rows = append(rows, newStatus(e.Domain, "-", "", false,
 				history, now))
 		}
 	}
 	for i := range rows {
-		rows[i].addQueue(entries, now)
+		rows[i].addQueue(byDomain[rows[i].Domain], now)
+	}
+	if len(outbound) > 0 {
+		// Replies, alerts and bounces for other domains: one row.
+		route := cmp.Or(cfg.Outbound.Smarthost, "MX hosts")
+		row := newStatus(outboundRow, "outbound", route, false, history,
+			now)
+		row.addQueue(outbound, now)
+		rows = append(rows, row)
 	}
 	return rows, nil
 }
+
+// outboundRow names the status row of the outbound route.
+const outboundRow = "(outbound route)"
 
 // newStatus returns a domain's status as the history tells it.
 func newStatus(domain, mode, relay string, monitored bool,
@@ -167,13 +185,10 @@ func newStatus(domain, mode, relay string, monitored bool,
 	return s
 }
 
-// addQueue counts the queue entries of s's domain; entries are oldest
-// first.
+
+// addQueue counts entries, the row's queue entries, oldest first.
 func (s *domainStatus) addQueue(entries []relayq.Entry, now time.Time) {
 	for _, e := range entries {
-		if e.Domain != s.Domain {
-			continue
-		}
 		if s.Queue == 0 {
 			s.Oldest = &e.Arrived
 			s.OldestAgeSeconds = int64(roundDur(now.Sub(e.Arrived)) /
