@@ -185,7 +185,6 @@ func newStatus(domain, mode, relay string, monitored bool,
 	return s
 }
 
-
 // addQueue counts entries, the row's queue entries, oldest first.
 func (s *domainStatus) addQueue(entries []relayq.Entry, now time.Time) {
 	for _, e := range entries {
