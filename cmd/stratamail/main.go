@@ -31,7 +31,7 @@ var commands = []command{
 		runCheckConfig},
 	{"hash-password", "hash a password for a [[user]] entry",
 		runHashPassword},
-	{"queue", "list or flush the relay queue (queue list|flush)",
+	{"queue", "the queue: list, show, flush, delete, hold, release",
 		runQueue},
 	{"status", "show each primary's state, uptime, outages and queue",
 		runStatus},

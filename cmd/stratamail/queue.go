@@ -46,13 +46,18 @@ type queueCmd struct {
 	domain *string
 }
 
+// newQueueCmd returns the flags of a queue command; -domain only when
+// its usage line args names it.
 func newQueueCmd(name, args, about string, stderr io.Writer) *queueCmd {
 	fs := newFlagSet("queue "+name, args, about, stderr)
-	return &queueCmd{
-		fs:     fs,
-		path:   fs.String("config", defaultConfig, "the config `file`"),
-		domain: fs.String("domain", "", "only this `domain` (default: all)"),
+	q := &queueCmd{fs: fs,
+		path: fs.String("config", defaultConfig, "the config `file`"),
 	}
+	if strings.Contains(args, "-domain") {
+		q.domain = fs.String("domain", "", "only this `domain` "+
+			"(default: all)")
+	}
+	return q
 }
 
 // parse parses args, which take no operands, and loads the config file.
@@ -76,7 +81,11 @@ func (q *queueCmd) parseIDs(args []string, min, max int) (*conf.Config,
 	if err != nil {
 		return nil, "", err
 	}
-	return cfg, strings.ToLower(*q.domain), nil
+	domain := ""
+	if q.domain != nil {
+		domain = strings.ToLower(*q.domain)
+	}
+	return cfg, domain, nil
 }
 
 func runQueueList(args []string, stdout, stderr io.Writer) error {

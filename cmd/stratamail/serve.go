@@ -32,10 +32,10 @@ const defaultConfig = "/etc/stratamail/stratamail.toml"
 
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "[-config FILE]", "Run the mail service: "+
-		"SMTP intake, IMAP, the relay queue and its watcher,\nthe "+
-		"monitoring of primaries.\nSIGHUP "+
-		"reloads the config file; SIGINT or SIGTERM stops the "+
-		"service.", stderr)
+		"SMTP intake and submission, IMAP, the relay queue,\nthe "+
+		"monitoring of primaries and the portal. The config file is "+
+		"reloaded when\nit changes, and on SIGHUP; SIGINT or SIGTERM "+
+		"stops the service.", stderr)
 	path := fs.String("config", defaultConfig, "the config `file`")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -84,9 +84,6 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// collectStatus reads the monitor's history and the queue folder of
-// cfg's data_dir and returns a status per configured domain, then per
-// domain that is only in the queue.
 // printServer says whether a server runs on cfg's data directory, when
 // it loaded its configuration, and why it refused the last reload.
 func printServer(w io.Writer, cfg *conf.Config) {
@@ -108,6 +105,9 @@ func printServer(w io.Writer, cfg *conf.Config) {
 	fmt.Fprintln(w)
 }
 
+// collectStatus reads the monitor's history and the queue folder of
+// cfg's data_dir and returns a status per configured domain, then per
+// domain that is only in the queue.
 func collectStatus(cfg *conf.Config, now time.Time) ([]domainStatus,
 	error) {
 	history, err := monitor.ReadHistory(monitorDir(cfg.Server.DataDir))
