@@ -83,6 +83,13 @@ type Server struct {
 	// RelayConnections is the most connections the queue opens at
 	// once to one primary (or outbound destination) while it keeps up.
 	RelayConnections int
+	// RelayConnectTimeout, RelayCommandTimeout and RelayDataTimeout
+	// bound connecting to a primary or an outbound host, waiting for
+	// each reply, and each write of a message; 0 means relayq's
+	// defaults.
+	RelayConnectTimeout time.Duration
+	RelayCommandTimeout time.Duration
+	RelayDataTimeout    time.Duration
 }
 
 // SMTP holds the [smtp] table: the inbound (port 25) listener.
@@ -133,6 +140,9 @@ type Domain struct {
 	// QueueLifetime is how long mail for the primary is retried
 	// before it is returned to its senders.
 	QueueLifetime time.Duration
+	// RetryInterval is the time between attempts to reach the
+	// primary; server.retry_interval unless the entry sets one.
+	RetryInterval time.Duration
 }
 
 // User is one [[user]] entry: a shadow mailbox and its login.

@@ -16,6 +16,8 @@ func (p *parser) domains(c *Config, ts []map[string]any) {
 		}
 		path := indexKey("domain", i)
 		d := p.domain(path, t)
+		d.RetryInterval = p.duration(t, path, "retry_interval",
+			c.Server.RetryInterval)
 		c.Domains = append(c.Domains, d)
 		if d.Relay != "" && RelayLoops(d.Relay, c.SMTP.Listen,
 			c.Server.Hostname) {
@@ -200,10 +202,8 @@ func (p *parser) address(c *Config, path, a string) (string, *Domain) {
 // loopback address when the listener is on loopback or a wildcard, or
 // the server's own hostname. Names other than hostname are not resolved
 // and this host's other addresses are not looked up, so this catches the
-// mistakes one can see in the file, not every loop.
-//
-// TODO: the watcher and delivery should also refuse a primary whose
-// banner names our own hostname (issue 5), for loops through DNS.
+// mistakes one can see in the file, not every loop; delivery refuses a
+// relay host that greets with our hostname (relayq.ErrLoop).
 func RelayLoops(relay string, listen []string, hostname string) bool {
 	rhost, rport, err := net.SplitHostPort(relay)
 	if err != nil {

@@ -297,3 +297,38 @@ func TestParseDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestDomainRetryAndRelayTimeouts(t *testing.T) {
+	c, err := parse(okServer + `retry_interval = "10m"
+relay_connect_timeout = "5s"
+relay_data_timeout = "1m"
+[[domain]]
+name = "a.test"
+mode = "relay"
+relay = "192.0.2.1:25"
+[[domain]]
+name = "b.test"
+mode = "relay"
+relay = "192.0.2.1:25"
+retry_interval = "1m"
+queue_lifetime = "10d"
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if s.RelayConnectTimeout != 5*time.Second || s.RelayCommandTimeout != 0 ||
+		s.RelayDataTimeout != time.Minute {
+		t.Errorf("relay timeouts %v %v %v", s.RelayConnectTimeout,
+			s.RelayCommandTimeout, s.RelayDataTimeout)
+	}
+	a, b := c.Domain("a.test"), c.Domain("b.test")
+	if a.RetryInterval != 10*time.Minute || b.RetryInterval != time.Minute {
+		t.Errorf("retry intervals %v, %v; want the server's 10m and 1m",
+			a.RetryInterval, b.RetryInterval)
+	}
+	if a.QueueLifetime != DefaultQueueLifetime ||
+		b.QueueLifetime != 240*time.Hour {
+		t.Errorf("queue lifetimes %v, %v", a.QueueLifetime, b.QueueLifetime)
+	}
+}

@@ -119,7 +119,7 @@ func (q *Queue) open(relay string, tryTLS bool) (*session, error) {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	conn := &deadlineConn{Conn: raw, timeout: q.opts.DataTimeout}
+	conn := &deadlineConn{Conn: raw, timeout: q.dataTimeout()}
 	c, secure, err := q.greet(ctx, conn, relay, tryTLS)
 	if err != nil {
 		stop()
@@ -131,7 +131,7 @@ func (q *Queue) open(relay string, tryTLS bool) (*session, error) {
 }
 
 func (q *Queue) dial(ctx context.Context, relay string) (net.Conn, error) {
-	d := net.Dialer{Timeout: q.opts.DialTimeout}
+	d := net.Dialer{Timeout: q.dialTimeout()}
 	return d.DialContext(ctx, "tcp", relay)
 }
 
@@ -139,23 +139,24 @@ func (q *Queue) dial(ctx context.Context, relay string) (net.Conn, error) {
 // STARTTLS when tryTLS and the relay host offers it.
 func (q *Queue) greet(ctx context.Context, conn net.Conn, relay string,
 	tryTLS bool) (*smtp.Client, bool, error) {
-	var c *smtp.Client
+	tp, err := q.readBanner(conn)
+	if err != nil {
+		return nil, false, err
+	}
+	tc := conn
 	secure := false
-	if !tryTLS {
-		c = q.newClient(conn)
-	} else {
-		tc, err := q.startTLS(ctx, conn, relay)
+	if tryTLS {
+		c, err := q.startTLS(ctx, conn, tp, relay)
 		if err != nil {
 			return nil, false, err
 		}
-		secure = tc != nil
-		if !secure {
-			tc = conn
+		if secure = c != nil; secure {
+			tc = c
 		}
-		// The banner was read above; the client waits for one.
-		c = q.newClient(&greetedConn{Conn: tc,
-			pending: []byte("220 greeted\r\n")})
 	}
+	// The banner was read above; the client waits for one.
+	c := q.newClient(&greetedConn{Conn: tc,
+		pending: []byte("220 greeted\r\n")})
 	// RFC 5321 §4.1.4 allows EHLO again; RFC 3207 §4.2 requires it
 	// after TLS.
 	if err := c.Hello(q.hostname()); err != nil {
@@ -167,7 +168,7 @@ func (q *Queue) greet(ctx context.Context, conn net.Conn, relay string,
 
 func (q *Queue) newClient(conn net.Conn) *smtp.Client {
 	c := smtp.NewClient(conn)
-	c.CommandTimeout = q.opts.CommandTimeout
+	c.CommandTimeout = q.commandTimeout()
 	c.SubmissionTimeout = submissionTimeout
 	return c
 }
@@ -182,13 +183,9 @@ func (q *Queue) newClient(conn net.Conn) *smtp.Client {
 // TODO: certificates are not verified (opportunistic TLS to the
 // primary, RFC 7435); a per-domain "verify" setting is to come.
 func (q *Queue) startTLS(ctx context.Context, conn net.Conn,
-	relay string) (net.Conn, error) {
-	conn.SetDeadline(time.Now().Add(q.opts.CommandTimeout))
+	tp *textproto.Conn, relay string) (net.Conn, error) {
+	conn.SetDeadline(time.Now().Add(q.commandTimeout()))
 	defer conn.SetDeadline(time.Time{})
-	tp := textproto.NewConn(conn) // never closed: conn lives on
-	if _, _, err := tp.ReadResponse(220); err != nil {
-		return nil, err // RFC 5321 §4.3.1: a 554 banner is a refusal
-	}
 	_, ext, err := command(tp, 250, "EHLO %s", q.hostname())
 	var perr *textproto.Error
 	if errors.As(err, &perr) {
@@ -216,6 +213,31 @@ func (q *Queue) startTLS(ctx context.Context, conn net.Conn,
 		return nil, &tlsError{err}
 	}
 	return tc, nil
+}
+
+// ErrLoop is the error of a relay host that greets as this server: its
+// mail would come straight back.
+var ErrLoop = errors.New("mail loop: the relay host greets with this " +
+	"server's own hostname")
+
+// readBanner reads the relay host's 220 banner (RFC 5321 §4.3.1: a 554
+// banner is a refusal) and refuses a host that greets as this server,
+// such as a relay host name that leads back here through DNS. The
+// connection is read through the returned text conn from then on, which
+// is never closed: conn lives on.
+func (q *Queue) readBanner(conn net.Conn) (*textproto.Conn, error) {
+	conn.SetDeadline(time.Now().Add(q.commandTimeout()))
+	defer conn.SetDeadline(time.Time{})
+	tp := textproto.NewConn(conn)
+	_, banner, err := tp.ReadResponse(220)
+	if err != nil {
+		return nil, err
+	}
+	if host, _, _ := strings.Cut(banner, " "); strings.EqualFold(host,
+		q.hostname()) {
+		return nil, ErrLoop
+	}
+	return tp, nil
 }
 
 // command sends one command and reads its reply.

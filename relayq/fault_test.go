@@ -1,6 +1,8 @@
 package relayq
 
 import (
+	"github.com/stratamail/continuity/conf"
+
 	"bufio"
 	"net"
 	"strings"
@@ -147,6 +149,10 @@ func TestPrimaryFaults(t *testing.T) {
 		{"no banner", &faultPrimary{}, deferred, "timeout"},
 		{"421 at banner", &faultPrimary{banner: "421 too busy\r\n",
 			reply: plain("250 primary.test\r\n")}, deferred, "421"},
+		{"greets as this server: a loop", &faultPrimary{
+			banner: "220 MX.test.invalid ESMTP\r\n",
+			reply:  plain("250 mx.test.invalid\r\n")}, deferred,
+			"mail loop"},
 		{"5xx at DATA", &faultPrimary{banner: "220 primary.test\r\n",
 			reply:     plain("250 primary.test\r\n"),
 			dataReply: "554 5.6.0 content refused\r\n"}, bounced, ""},
@@ -204,5 +210,26 @@ func TestPrimaryFaults(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDomainRetryInterval retries a domain at its own retry_interval.
+func TestDomainRetryInterval(t *testing.T) {
+	clock := newFakeClock()
+	e := newEnv(t, freeAddr(t), clock)
+	cfg := *e.cfg.Load()
+	d := *cfg.Domains[0]
+	d.RetryInterval = 90 * time.Second
+	cfg.Domains = []*conf.Domain{&d}
+	e.cfg.Store(&cfg)
+	id := e.enqueue(testBody, "", "a@example.test")
+	e.run()
+	waitFor(t, "the first attempt", func() bool {
+		x, _ := e.entry(id)
+		return x.Attempts == 1
+	})
+	if x, _ := e.entry(id); !x.NextAttempt.Equal(clock.Now().Add(
+		90 * time.Second)) {
+		t.Errorf("next attempt %v, want now + 90s", x.NextAttempt)
 	}
 }

@@ -152,7 +152,7 @@ func isLoopbackHost(hostport string) bool {
 // but is not configured) would loop; refuse a banner or EHLO naming our
 // own hostname, as the relay TODO in conf.RelayLoops says.
 func (q *Queue) connectMX(domain string) (*session, error) {
-	ctx, cancel := context.WithTimeout(q.run.ctx, q.opts.DialTimeout)
+	ctx, cancel := context.WithTimeout(q.run.ctx, q.dialTimeout())
 	hosts, err := q.mxHosts(ctx, domain)
 	cancel()
 	if err != nil {
@@ -254,7 +254,7 @@ func (q *Queue) hostAddrs(h string) ([]string, error) {
 	if net.ParseIP(h) != nil {
 		return []string{h}, nil
 	}
-	ctx, cancel := context.WithTimeout(q.run.ctx, q.opts.DialTimeout)
+	ctx, cancel := context.WithTimeout(q.run.ctx, q.dialTimeout())
 	defer cancel()
 	return q.opts.Resolver.LookupHost(ctx, h)
 }

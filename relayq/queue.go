@@ -157,9 +157,6 @@ func withDefaults(o Options) Options {
 	if o.Clock == nil {
 		o.Clock = realClock{}
 	}
-	o.DialTimeout = cmp.Or(o.DialTimeout, DefaultDialTimeout)
-	o.CommandTimeout = cmp.Or(o.CommandTimeout, DefaultCommandTimeout)
-	o.DataTimeout = cmp.Or(o.DataTimeout, DefaultDataTimeout)
 	if o.Resolver == nil {
 		o.Resolver = net.DefaultResolver
 	}
@@ -313,7 +310,7 @@ func (q *Queue) newEnvelope(route, domain, relay, from string,
 	if !env.outbound() && q.isDown(env.Domain) {
 		// The watcher flushes the domain when its primary returns;
 		// no connection attempt per message meanwhile.
-		env.NextAttempt = now.Add(q.retryInterval())
+		env.NextAttempt = now.Add(q.retryFor(env))
 	}
 	if !env.outbound() {
 		env.Relay = relay

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -334,7 +335,7 @@ func (q *Queue) conclude(env *envelope, rcpts []rcpt,
 	failed := next.addrs(stateFailed)
 	switch {
 	case len(next.pending()) > 0:
-		next.NextAttempt = q.clock.Now().Add(q.retryInterval())
+		next.NextAttempt = q.clock.Now().Add(q.retryFor(env))
 		next.LastError = firstReply(next.Rcpts, statePending)
 		if err != nil {
 			next.LastError = err.Error()
@@ -419,6 +420,38 @@ func (q *Queue) logAttempt(env, next *envelope, relay string, tried int,
 		"next_attempt", next.NextAttempt)
 }
 
+// dialTimeout, commandTimeout and dataTimeout bound connecting to a
+// relay host, each reply, and each write of a message: Options, else
+// the [server] relay_*_timeout settings, else the defaults.
+func (q *Queue) dialTimeout() time.Duration {
+	return q.timeout(q.opts.DialTimeout, func(s conf.Server) time.Duration {
+		return s.RelayConnectTimeout
+	}, DefaultDialTimeout)
+}
+
+func (q *Queue) commandTimeout() time.Duration {
+	return q.timeout(q.opts.CommandTimeout, func(s conf.Server) time.Duration {
+		return s.RelayCommandTimeout
+	}, DefaultCommandTimeout)
+}
+
+func (q *Queue) dataTimeout() time.Duration {
+	return q.timeout(q.opts.DataTimeout, func(s conf.Server) time.Duration {
+		return s.RelayDataTimeout
+	}, DefaultDataTimeout)
+}
+
+func (q *Queue) timeout(opt time.Duration, fromConf func(conf.Server) time.Duration,
+	def time.Duration) time.Duration {
+	if opt > 0 {
+		return opt
+	}
+	if cfg := q.opts.Config(); cfg != nil && fromConf(cfg.Server) > 0 {
+		return fromConf(cfg.Server)
+	}
+	return def
+}
+
 // retryInterval returns the configured retry interval.
 func (q *Queue) retryInterval() time.Duration {
 	if cfg := q.opts.Config(); cfg != nil &&
@@ -426,6 +459,18 @@ func (q *Queue) retryInterval() time.Duration {
 		return cfg.Server.RetryInterval
 	}
 	return DefaultRetryInterval
+}
+
+// retryFor returns the retry interval of env: its domain's
+// retry_interval for a primary, else the server's.
+func (q *Queue) retryFor(env *envelope) time.Duration {
+	if !env.outbound() {
+		d := lookupDomain(q.opts.Config(), env.Domain)
+		if d != nil && d.RetryInterval > 0 {
+			return d.RetryInterval
+		}
+	}
+	return q.retryInterval()
 }
 
 // hostname returns the name to greet relay hosts with.

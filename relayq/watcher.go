@@ -142,7 +142,7 @@ func (q *Queue) probe(ctx context.Context, relay string) error {
 // within a probe interval (or 5s, if longer) is not back yet.
 func (q *Queue) probeTimeout() time.Duration {
 	return min(max(q.probeInterval(), 5*time.Second),
-		q.opts.CommandTimeout)
+		q.commandTimeout())
 }
 
 // probeInterval returns the configured probe interval.
