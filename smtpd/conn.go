@@ -3,6 +3,7 @@ package smtpd
 import (
 	"crypto/tls"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ type trackedConn struct {
 	net.Conn
 	id  string
 	srv *Server
+	ip  netip.Addr // the client's address
 
 	// dataMode is set by a DATA/BDAT body read and cleared when
 	// go-smtp sets the next command deadline.

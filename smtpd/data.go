@@ -158,6 +158,7 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 	w := bufio.NewWriterSize(sp, 64<<10)
 	w.Write(received(s.trace(t, o.id)))
 	body := bodyChecker{max: s.cfg.Server.MaxMessageSize}
+	fields := newHeaderChecker()
 	var hdr *headerCapture
 	if s.srv.opts.Submission {
 		hdr = &headerCapture{}
@@ -167,6 +168,10 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 	for {
 		n, rerr := src.Read(buf)
 		if reply, why := body.check(buf[:n]); reply != nil {
+			o.reply, o.reason = reply, why
+			return o
+		}
+		if reply, why := fields.check(buf[:n]); reply != nil {
 			o.reply, o.reason = reply, why
 			return o
 		}

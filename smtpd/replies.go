@@ -80,6 +80,20 @@ var (
 	// replyDiskFull is replyTempFail when storage is exhausted
 	// (ENOSPC, EDQUOT).
 	replyDiskFull = reply(452, 4, 3, 1, "Insufficient system storage")
+	// replyTooManyConns turns away a client address holding too many
+	// connections already.
+	replyTooManyConns = reply(421, 4, 7, 0, "Too many connections "+
+		"from your address; try again later")
+	// replyTooManyErrors ends a session after too many refused
+	// commands.
+	replyTooManyErrors = reply(421, 4, 7, 0, "Too many errors; "+
+		"closing the connection")
+	// replyHeaderTooBig refuses a message whose header section is over
+	// maxHeaderSection.
+	replyHeaderTooBig = reply(552, 5, 3, 4, "Message header too big")
+	// replyLoop refuses a message that has passed through too many
+	// servers (RFC 5321 §6.3): a mail loop.
+	replyLoop = reply(554, 5, 4, 0, "Too many hops: mail loop?")
 	// replyAuthRequired refuses MAIL on the submission service before
 	// AUTH (RFC 4954 §6).
 	replyAuthRequired = reply(530, 5, 7, 0, "Authentication required")

@@ -106,6 +106,10 @@ type tuning struct {
 	dataTotal time.Duration
 	// sleep waits out the delay after a failed AUTH; tests record it.
 	sleep func(time.Duration)
+	// freeDisk measures the free space of a folder (see guard.go).
+	freeDisk func(dir string) int64
+	// exemptLoopback spares loopback clients maxConnsPerAddr.
+	exemptLoopback bool
 }
 
 var defaultTuning = tuning{
@@ -114,6 +118,8 @@ var defaultTuning = tuning{
 	dataReadTimeout: 5 * time.Minute,
 	dataTotal:       2 * time.Hour,
 	sleep:           time.Sleep,
+	freeDisk:        freeDisk,
+	exemptLoopback:  true,
 }
 
 // Server is the inbound SMTP server. It runs one go-smtp server per
@@ -133,6 +139,7 @@ type Server struct {
 	gen       *generation
 	listeners map[net.Listener]bool
 	conns     map[*trackedConn]bool
+	perAddr   addrConns      // connections per client address
 	busy      sync.WaitGroup // intake transactions in flight
 }
 
@@ -161,6 +168,7 @@ func New(opts Options) *Server {
 		auth:      authlimit.New(authlimit.PerUser, authlimit.PerAddr),
 		listeners: map[net.Listener]bool{},
 		conns:     map[*trackedConn]bool{},
+		perAddr:   addrConns{},
 	}
 }
 
@@ -260,7 +268,13 @@ func (s *Server) isClosed() bool {
 // dispatch hands a new connection to the go-smtp server of the current
 // snapshot.
 func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
-	tc := s.track(c)
+	tc, busy := s.track(c)
+	if busy {
+		s.log.Warn("connection refused: too many from one address",
+			"remote", remoteAddr(c), "limit", maxConnsPerAddr)
+		go refuseBusy(c) // a slow reader must not hold up Accept
+		return
+	}
 	if tc == nil {
 		c.Close()
 		return
@@ -284,22 +298,32 @@ func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
 	}
 }
 
-// track registers c; nil means the server is closed.
-func (s *Server) track(c net.Conn) *trackedConn {
+// track registers c; nil means the server is closed, busy that c's
+// address holds maxConnsPerAddr connections already.
+func (s *Server) track(c net.Conn) (tc *trackedConn, busy bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil
+		return nil, false
 	}
+	ip := remoteAddr(c)
+	exempt := ip.IsLoopback() && s.tune.exemptLoopback
+	if !exempt && s.perAddr[ip] >= maxConnsPerAddr {
+		return nil, true
+	}
+	s.perAddr[ip]++
 	n := s.connSeq.Add(1)
-	tc := &trackedConn{Conn: c, id: fmt.Sprintf("s%d", n), srv: s}
+	tc = &trackedConn{Conn: c, id: fmt.Sprintf("s%d", n), srv: s, ip: ip}
 	s.conns[tc] = true
-	return tc
+	return tc, false
 }
 
 func (s *Server) untrack(tc *trackedConn) {
 	s.mu.Lock()
 	delete(s.conns, tc)
+	if s.perAddr[tc.ip]--; s.perAddr[tc.ip] <= 0 {
+		delete(s.perAddr, tc.ip)
+	}
 	s.mu.Unlock()
 }
 

@@ -59,9 +59,10 @@ type session struct {
 	tls    bool
 	log    *slog.Logger
 
-	mu   sync.Mutex
-	txn  *txn       // nil outside a mail transaction
-	user *conf.User // the submission's authenticated user, or nil
+	mu       sync.Mutex
+	txn      *txn       // nil outside a mail transaction
+	user     *conf.User // the submission's authenticated user, or nil
+	refusals int        // MAIL and RCPT commands refused
 }
 
 // txn is one mail transaction: MAIL, RCPTs and DATA.
@@ -96,8 +97,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 	if r == nil && s.srv.opts.Submission {
 		r, why = s.checkSender(from)
 	}
+	if r == nil {
+		r, why = s.checkDisk()
+	}
 	if r != nil {
 		t.logged = true
+		r = s.refused(r)
 		s.logTxn(t, outcome{reply: r, reason: why})
 		return r
 	}
@@ -132,7 +137,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) (err error) {
 		s.txn.refused = append(s.txn.refused,
 			fmt.Sprintf("%s (%s: %s)", to, codeString(r), why))
 		s.srv.stats.countRefusal(r)
-		return r
+		return s.refused(r)
 	}
 	return nil
 }

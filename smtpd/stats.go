@@ -25,7 +25,8 @@ var RefusalReasons = []string{"bad_helo", "bad_sender", "bad_recipient",
 	"bad_parameter", "bad_sequence", "need_smtputf8", "relay_denied",
 	"not_from_filter", "no_such_user", "too_many_recipients", "too_big",
 	"bare_lf", "line_too_long", "timeout", "connection_error",
-	"temporary_failure", "disk_full", "shutdown", "other"}
+	"temporary_failure", "disk_full", "shutdown", "too_many_errors",
+	"header_too_big", "mail_loop", "other"}
 
 // reasonOf names the reason of a refusal reply.
 func reasonOf(r *smtp.SMTPError) string {
@@ -66,6 +67,12 @@ func reasonOf(r *smtp.SMTPError) string {
 		return "disk_full"
 	case replyShutdown:
 		return "shutdown"
+	case replyTooManyErrors:
+		return "too_many_errors"
+	case replyHeaderTooBig:
+		return "header_too_big"
+	case replyLoop:
+		return "mail_loop"
 	}
 	return "other"
 }

@@ -1,0 +1,137 @@
+package smtpd
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Limits against hostile clients beyond go-smtp's own: connections per
+// client address, refused commands per session, free disk before a
+// transaction, and the header section of a message (its size and its
+// Received hops).
+const (
+	// maxConnsPerAddr is the most connections one client address may
+	// hold at once; loopback clients (a webmail, a test) are exempt.
+	maxConnsPerAddr = 20
+	// maxRefusals is the number of refused MAIL and RCPT commands after
+	// which a session is ended with 421: an address harvester or a
+	// confused client.
+	maxRefusals = 20
+	// maxHops is the number of Received fields that marks a mail loop
+	// (RFC 5321 §6.3); Postfix's default is 50 too.
+	maxHops = 50
+	// maxHeaderSection bounds the header section of a message.
+	maxHeaderSection = 1 << 20
+	// minFreeDisk is the free space below which MAIL is refused with
+	// 452 before any data is taken, on top of max_message_size.
+	minFreeDisk = 64 << 20
+)
+
+// addrConns counts the connections of each client address. It runs
+// under Server.mu.
+type addrConns map[netip.Addr]int
+
+// remoteAddr returns the IP address of a connection's peer.
+func remoteAddr(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// refuseBusy answers a connection over maxConnsPerAddr and closes it.
+func refuseBusy(c net.Conn) {
+	r := replyTooManyConns
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte(codeString(r) + " " + r.Message + "\r\n"))
+	c.Close()
+}
+
+// freeDisk returns the bytes free for us under dir, or -1 if unknown.
+func freeDisk(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1
+	}
+	return int64(st.Bavail) * st.Bsize
+}
+
+// checkDisk refuses a transaction when the data directory could not
+// take a message of the largest size.
+func (s *session) checkDisk() (*smtp.SMTPError, string) {
+	free := s.srv.tune.freeDisk(s.srv.opts.Store.DataDir())
+	if free >= 0 && free < s.cfg.Server.MaxMessageSize+minFreeDisk {
+		return replyDiskFull, "low free disk space"
+	}
+	return nil, ""
+}
+
+// refused counts a refused MAIL or RCPT; past maxRefusals the session
+// ends with 421 after this reply's place.
+func (s *session) refused(r *smtp.SMTPError) *smtp.SMTPError {
+	s.refusals++
+	if s.refusals < maxRefusals {
+		return r
+	}
+	s.log.Warn("too many refused commands; closing", "refusals",
+		s.refusals)
+	s.closeWith(replyTooManyErrors)
+	return replyTooManyErrors
+}
+
+// headerChecker watches the header section of a message as it streams
+// by: its size, and the number of Received fields.
+type headerChecker struct {
+	done  bool   // the empty line that ends the header was seen
+	size  int    // bytes of header so far
+	start []byte // the first bytes of the current line
+	bol   bool   // at the beginning of a line
+	hops  int
+}
+
+// receivedField is how a Received field begins, in lower case.
+var receivedField = []byte("received:")
+
+func newHeaderChecker() *headerChecker { return &headerChecker{bol: true} }
+
+// check inspects the next piece of the message.
+func (h *headerChecker) check(p []byte) (*smtp.SMTPError, string) {
+	for _, c := range p {
+		if h.done {
+			return nil, ""
+		}
+		h.size++
+		if h.size > maxHeaderSection {
+			return replyHeaderTooBig, "header section over 1 MiB"
+		}
+		if h.bol && (c == '\r' || c == '\n') {
+			h.done = true // the empty line
+			continue
+		}
+		if c == '\n' {
+			h.bol, h.start = true, h.start[:0]
+			continue
+		}
+		if h.bol && len(h.start) < len(receivedField) {
+			h.start = append(h.start, c|0x20) // ASCII lower case
+			if len(h.start) == len(receivedField) {
+				if bytes.Equal(h.start, receivedField) {
+					h.hops++
+					if h.hops > maxHops {
+						return replyLoop, "too many Received fields"
+					}
+				}
+				h.bol = false
+			}
+			continue
+		}
+		h.bol = false
+	}
+	return nil, ""
+}
