@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -41,6 +42,17 @@ import (
 // *tls.Conn to allow LOGIN and refuse STARTTLS), are not guarded; an
 // empty line pipelined behind DONE or a SASL response before the server
 // has answered is not dropped either.
+//
+// The guard also ends the connection after a non-synchronising literal
+// larger than LITERAL- allows (RFC 7888 §5), whose size it cannot
+// trust: beta.8 answers it BAD and then runs the literal's bytes as
+// commands, so a message body holding "a CREATE x" lines would be
+// executed. The command line with the marker still reaches imapserver,
+// which answers BAD; the guard then drops everything after it and
+// reports end of stream, and imapserver closes the connection.
+//
+// TODO: connections not guarded (STARTTLS, implicit TLS) are still open
+// to that injection; fix it in go-imap or guard beneath TLS.
 type guardListener struct{ net.Listener }
 
 // Accept wraps plain connections in a guardConn.
@@ -61,6 +73,10 @@ const (
 	maxHead = 64
 	maxTail = 32
 )
+
+// maxNonSync is the largest non-synchronising literal LITERAL- allows
+// (RFC 7888 §5); imapserver advertises LITERAL- and enforces it.
+const maxNonSync = 4096
 
 // lineState follows one direction of the stream: where lines start and
 // which bytes are literal data.
@@ -92,7 +108,8 @@ func (ls *lineState) feed(b byte) bool {
 
 // literal parses the literal marker that ends the line just ended:
 // "{N}" or "{N+}", then an optional SP and CR before the LF. ok is false
-// without one; bad is true for a size that does not fit.
+// without one; bad is true for a size that does not fit (nonSync is
+// then still reported).
 func (ls *lineState) literal() (size int64, nonSync, ok, bad bool) {
 	t := ls.tail[:len(ls.tail)-1] // drop LF
 	if len(t) > 0 && t[len(t)-1] == '\r' {
@@ -116,13 +133,13 @@ func (ls *lineState) literal() (size int64, nonSync, ok, bad bool) {
 	if i == 0 || i == len(t) || t[i-1] != '{' {
 		if i == 0 && len(ls.tail) == maxTail {
 			// The digits run past what we kept: cannot tell.
-			return 0, false, false, true
+			return 0, nonSync, false, true
 		}
 		return 0, false, false, false
 	}
 	n, err := strconv.ParseInt(string(t[i:]), 10, 64)
 	if err != nil {
-		return 0, false, false, true
+		return 0, nonSync, false, true
 	}
 	return n, nonSync, true, false
 }
@@ -158,6 +175,7 @@ type guardConn struct {
 
 	mu        sync.Mutex
 	off       bool // passing everything through for good
+	cut       bool // the client's stream ends here (oversized literal)
 	in, out   lineState
 	heldCR    bool   // a CR at a command start, held back
 	tag       string // tag of the command being read
@@ -170,6 +188,12 @@ type guardConn struct {
 // Read returns the client's bytes less the empty command lines.
 func (c *guardConn) Read(p []byte) (int, error) {
 	for c.poff == len(c.pend) {
+		c.mu.Lock()
+		cut := c.cut
+		c.mu.Unlock()
+		if cut {
+			return 0, io.EOF
+		}
 		n, err := c.Conn.Read(c.raw[:])
 		c.mu.Lock()
 		c.pend, c.poff = c.filter(c.pend[:0], c.raw[:n]), 0
@@ -195,6 +219,8 @@ func (c *guardConn) Read(p []byte) (int, error) {
 func (c *guardConn) filter(dst, src []byte) []byte {
 	for i, b := range src {
 		switch {
+		case c.cut:
+			return dst
 		case c.off:
 			return c.flushCR(dst, src[i:])
 		case c.in.lit > 0:
@@ -245,6 +271,11 @@ func (c *guardConn) clientLineEnd() {
 		c.tag = c.in.token(0)
 	}
 	switch {
+	case (ok || bad) && nonSync && (bad || size > maxNonSync):
+		// imapserver refuses it but would run its bytes as
+		// commands: let the line through for the BAD, then end.
+		c.cut = true
+		return
 	case bad:
 		c.off = true
 		return

@@ -73,7 +73,9 @@ func (s *Server) sleep(d time.Duration) {
 // caps are the capabilities we implement completely. imapserver adds
 // SASL-IR, LITERAL-, ENABLE, IDLE, UNSELECT, UTF8=ACCEPT and AUTH=PLAIN
 // itself. LITERAL+ is never offered: beta.8 mishandles an oversized
-// non-synchronising literal (see DEPENDENCIES.md).
+// non-synchronising literal (see DEPENDENCIES.md); under LITERAL- one
+// over 4096 bytes ends the connection (guardConn), so its bytes are
+// never run as commands.
 var caps = imap.CapSet{
 	imap.CapIMAP4rev1:  {},
 	imap.CapUIDPlus:    {},

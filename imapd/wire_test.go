@@ -248,3 +248,73 @@ func TestFetchZeroOrHugeSeq(t *testing.T) {
 		t.Errorf("expected beta.8's ERROR log line, got:\n%s", logs)
 	}
 }
+
+// TestOversizedNonSyncLiteralNotRun: a non-synchronising literal over
+// LITERAL-'s 4096 bytes (RFC 7888 §5) fails its command and the
+// connection ends; the literal's bytes are never run as commands
+// (beta.8 alone runs them: a body line "x1 CREATE Injected" created the
+// folder). APPEND gets BAD; SEARCH, whose literal beta.8 does not check,
+// fails as the stream ends inside it.
+func TestOversizedNonSyncLiteralNotRun(t *testing.T) {
+	inject := "x1 CREATE Injected\r\nx2 NOOP\r\n"
+	pad := strings.Repeat("Subject: padding line\r\n", 200)
+	tests := []struct{ name, marker, data string }{
+		{"APPEND", fmt.Sprintf("a1 APPEND INBOX {%d+}\r\n", len(inject+pad)),
+			inject + pad + "\r\n"},
+		{"SEARCH", fmt.Sprintf("a1 SEARCH TEXT {%d+}\r\n", 4097),
+			inject + strings.Repeat("y", 4097-len(inject)) + "\r\n"},
+		{"size too large to parse", "a1 APPEND INBOX {99999999999999999999+}\r\n",
+			inject},
+		{"LITERAL+ size on a long line", "a1 APPEND INBOX " +
+			strings.Repeat("(", 40) + "{12345678901234567890123456789+}\r\n", inject},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := start(t, t.TempDir())
+			r := h.raw(true)
+			r.cmd("SELECT INBOX")
+			r.send(tt.marker + tt.data)
+			var lines []string
+			for {
+				l, err := r.br.ReadString('\n')
+				if err != nil {
+					break // the server closed the connection
+				}
+				lines = append(lines, strings.TrimRight(l, "\r\n"))
+			}
+			if len(lines) == 0 || !strings.HasPrefix(lines[0], "a1 ") ||
+				strings.HasPrefix(lines[0], "a1 OK") {
+				t.Errorf("want a1 BAD or NO first, got %q", lines)
+			}
+			for _, l := range lines {
+				if strings.HasPrefix(l, "x") {
+					t.Errorf("literal bytes were run: %q", lines)
+				}
+			}
+			acct, err := h.st.Account(alice)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := acct.Folder("Injected"); err == nil {
+				t.Errorf("the literal's CREATE ran")
+			}
+		})
+	}
+}
+
+// TestNonSyncLiteralAtLimit: a non-synchronising literal of exactly
+// 4096 bytes is accepted and the connection goes on.
+func TestNonSyncLiteralAtLimit(t *testing.T) {
+	h := start(t, t.TempDir())
+	r := h.raw(true)
+	hdr := "Subject: limit\r\n\r\n"
+	msg := hdr + strings.Repeat("z", maxNonSync-len(hdr))
+	r.send(fmt.Sprintf("a1 APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+	if l := last(r.upTo("a1 ")); !strings.HasPrefix(l, "a1 OK") {
+		t.Fatalf("APPEND of %d bytes: %s", len(msg), l)
+	}
+	r.n = 1
+	if l := last(r.cmd("NOOP")); !strings.HasPrefix(l, "t2 OK") {
+		t.Fatalf("NOOP: %s", l)
+	}
+}
