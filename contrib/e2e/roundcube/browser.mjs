@@ -317,19 +317,23 @@ async function folderListed(name) {
     as.some((a) => a.textContent.trim() === n), name);
 }
 
-// saveFolderForm fills the folder form in the content frame and saves.
-async function saveFolderForm(name) {
+// saveFolderForm fills the folder form in the content frame and saves;
+// parent is the IMAP name of the parent folder for a new subfolder.
+async function saveFolderForm(name, parent) {
   const frame = page.frameLocator('#preferences-frame');
   await frame.locator('input[name=_name]').waitFor({ timeout: WAIT });
   await frame.locator('input[name=_name]').fill(name);
+  if (parent) await frame.locator('select[name=_parent]').selectOption(parent);
   await page.frame({ name: 'preferences-frame' }).evaluate(() => rcmail.command('save'));
   await waitFor(() => folderListed(name), `folder ${name} not listed after saving`);
 }
 
-async function createFolder(name) {
+// createFolder creates name, under parent (a folder name) if given.
+async function createFolder(name, parent) {
   await command('create-folder');
-  await saveFolderForm(name);
-  const dir = path.join(userDir, '.' + mutf7(name));
+  await saveFolderForm(name, parent && mutf7(parent));
+  const full = parent ? `${parent}.${name}` : name;
+  const dir = path.join(userDir, '.' + mutf7(full));
   await waitFor(() => fs.existsSync(path.join(dir, 'cur')),
     `no Maildir++ folder ${dir} for ${name}`);
 }
@@ -343,21 +347,31 @@ async function stepFolders() {
   await openFolderSettings();
   await createFolder('Projects');
   await createFolder('Grüße');
+  await createFolder('Archiv 2026', 'Grüße');
   await screenshot('folders-created');
 
+  // Renaming a folder renames its subfolders with it (Maildir++ keeps
+  // them as ".Parent.Child" directories).
   await clickFolder('Grüße');
   await saveFolderForm('Ελληνικά');
   const oldDir = path.join(userDir, '.' + mutf7('Grüße'));
   const newDir = path.join(userDir, '.' + mutf7('Ελληνικά'));
-  await waitFor(() => !fs.existsSync(oldDir) && fs.existsSync(newDir),
-    `rename: want ${newDir} and no ${oldDir}`);
+  const oldSub = path.join(userDir, '.' + mutf7('Grüße.Archiv 2026'));
+  const newSub = path.join(userDir, '.' + mutf7('Ελληνικά.Archiv 2026'));
+  await waitFor(() => !fs.existsSync(oldDir) && fs.existsSync(newDir) &&
+    !fs.existsSync(oldSub) && fs.existsSync(path.join(newSub, 'cur')),
+  `rename: want ${newDir} and ${newSub}, and neither ${oldDir} nor ${oldSub}`);
   check(!(await folderListed('Grüße')), 'old name still listed after rename');
+  check(await folderListed('Archiv 2026'), 'subfolder not listed after rename');
+  await screenshot('folders-renamed');
 
   await clickFolder('Ελληνικά');
   await command('delete-folder');
   await confirm();
   await waitFor(async () => !(await folderListed('Ελληνικά')), 'deleted folder still listed');
-  await waitFor(() => !fs.existsSync(newDir), `deleted folder's ${newDir} still on disk`);
+  await waitFor(() => !fs.existsSync(newDir) && !fs.existsSync(newSub),
+    `deleted folder's ${newDir} or its subfolder still on disk`);
+  check(!(await folderListed('Archiv 2026')), 'subfolder listed after deleting its parent');
   await screenshot('folders-after-delete');
   await page.goto(new URL('?_task=mail&_mbox=INBOX', opt.url).toString());
   await page.waitForSelector('#messagelist', { timeout: WAIT });
@@ -406,6 +420,14 @@ async function stepDraft() {
   await command('savedraft');
   await waitFor(() => fileOf(userDir, '.Drafts', `Subject: ${subject}`),
     'no draft in .Drafts on disk');
+  // Saving again replaces the draft: Roundcube appends the new one,
+  // then marks the old one \Deleted and removes it with UID EXPUNGE.
+  await idle();
+  await page.fill('#composebody', 'Soup or salad? Or both?');
+  await command('savedraft');
+  await waitFor(() => maildirFiles(userDir, '.Drafts').length === 1 &&
+    fs.readFileSync(maildirFiles(userDir, '.Drafts')[0], 'utf8').includes('Or both?'),
+  `want the second version only in .Drafts: ${maildirFiles(userDir, '.Drafts')}`);
   const f = fileOf(userDir, '.Drafts', `Subject: ${subject}`);
   // Roundcube appends drafts with \Seen only, as it does for Dovecot.
   check(flagsOf(f).includes('S'), `draft file flags ${flagsOf(f)}: no S`);
@@ -413,7 +435,8 @@ async function stepDraft() {
   await page.goto(new URL('?_task=mail&_mbox=Drafts', opt.url).toString());
   await page.waitForSelector('#messagelist', { timeout: WAIT });
   await idle();
-  await waitRows((l) => l.some((r) => r.subject === subject), 'draft not listed in Drafts');
+  await waitRows((l) => l.length === 1 && l[0].subject === subject,
+    'Drafts should list the one draft');
   await screenshot('drafts');
   await openFolder('INBOX');
 }
