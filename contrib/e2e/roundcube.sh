@@ -174,7 +174,7 @@ mkdir -p "$rc/config" "$rc/logs" "$rc/temp"
 ln -s "$RC_CONF/defaults.inc.php" "$rc/config/defaults.inc.php"
 ln -s "$RC_CONF/mimetypes.php" "$rc/config/mimetypes.php"
 deskey=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
-sed -e "s|@WORK@|$rc|g" -e "s|@CONFDIR@|$rc/config|g" \
+sed -e "s|@WORK@|$rc|g" -e "s|@SAMPLE@|$repo/contrib/roundcube/config.inc.php|" \
 	-e "s|@IMAP@|127.0.0.1:$imap_port|" -e "s|@SMTP@|${submission}|" \
 	-e "s|@DESKEY@|$deskey|" "$here/config.inc.php.in" >"$rc/config/config.inc.php"
 # Four workers, as Roundcube fires requests in parallel.
