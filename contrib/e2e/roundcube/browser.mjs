@@ -257,6 +257,22 @@ async function stepAttachment(frame) {
   check(Buffer.compare(got, want) === 0,
     `downloaded ${got.length} bytes differ from the ${want.length} sent`);
   fs.writeFileSync(path.join(opt.artifacts, 'downloaded-report.bin'), got);
+  await downloadEml(subjectOf.attachment);
+}
+
+// downloadEml saves the message as .eml (More > Download), which
+// Roundcube reads with UID FETCH BODY.PEEK[], and compares it with the
+// Maildir file byte for byte.
+async function downloadEml(subject) {
+  const r = await rowOf(subject);
+  const href = await page.evaluate((uid) => rcmail.secure_url(rcmail.url('viewsource',
+    { _uid: uid, _mbox: 'INBOX', _save: 1 })), r.uid);
+  const resp = await page.context().request.get(new URL(href, opt.url).toString());
+  check(resp.ok(), `.eml download: HTTP ${resp.status()}`);
+  const got = await resp.body();
+  const want = fs.readFileSync(fileOf(userDir, '', `Subject: ${subject}`));
+  check(Buffer.compare(got, want) === 0,
+    `.eml of ${got.length} bytes differs from the ${want.length}-byte Maildir file`);
 }
 
 async function search(query, wantSubjects) {
@@ -268,6 +284,31 @@ async function search(query, wantSubjects) {
   `search ${JSON.stringify(query)} should find ${JSON.stringify(wantSubjects)}`);
   await command('reset-search');
   await waitRows((l) => l.length >= seeded.length, 'list after reset-search');
+}
+
+// sortBy sorts the list as the list options dialog does.
+async function sortBy(col, order) {
+  await idle();
+  await page.evaluate(([c, o]) => rcmail.set_list_options(null, c, o), [col, order]);
+  await page.waitForFunction(([c, o]) => rcmail.env.sort_col === c &&
+    rcmail.env.sort_order === o && !rcmail.busy, [col, order], { timeout: WAIT });
+}
+
+async function stepSort() {
+  const bySubject = ['nonascii', 'html', 'plain', 'attachment'].map((n) => subjectOf[n]);
+  await sortBy('subject', 'ASC');
+  await waitRows((l) => l.map((r) => r.subject).join('|') === bySubject.join('|'),
+    `by subject: want ${bySubject}`);
+  // Size order as the Maildir files have it (RFC822.SIZE is the size
+  // of the file).
+  const size = (m) => fs.statSync(fileOf(userDir, '', `Message-ID: ${m.message_id}`)).size;
+  const bySize = seeded.slice().sort((a, b) => size(a) - size(b)).map((m) => m.subject);
+  await sortBy('size', 'ASC');
+  await waitRows((l) => l.map((r) => r.subject).join('|') === bySize.join('|'),
+    `by size: want ${bySize}`);
+  await sortBy('date', 'DESC');
+  await waitRows((l) => l.map((r) => r.subject).join('|') ===
+    seeded.map((m) => m.subject).reverse().join('|'), 'back to date order');
 }
 
 async function stepSearch() {
@@ -300,9 +341,23 @@ async function stepMark() {
   const s = subjectOf.plain;
   await markAndCheck(s, 'read', (r) => !r.unread, 'S', true);
   await markAndCheck(s, 'unread', (r) => r.unread, 'S', false);
+  await filter('UNSEEN', [s]);
   await markAndCheck(s, 'flagged', (r) => r.flagged, 'F', true);
   await screenshot('flagged');
+  await filter('FLAGGED', [s]);
   await markAndCheck(s, 'unflagged', (r) => !r.flagged, 'F', false);
+}
+
+// filter shows only the messages of a quick filter (the envelope menu
+// beside the search box), checks the list, and shows all again.
+async function filter(which, wantSubjects) {
+  await idle();
+  await page.evaluate((f) => rcmail.filter_mailbox(f), which);
+  await waitRows((l) => l.length === wantSubjects.length &&
+    wantSubjects.every((x) => l.some((r) => r.subject === x)),
+  `filter ${which}: want ${JSON.stringify(wantSubjects)}`);
+  await page.evaluate(() => rcmail.filter_mailbox('ALL'));
+  await waitRows((l) => l.length >= seeded.length, 'list after filter ALL');
 }
 
 // The folder steps run in Settings > Folders.
@@ -389,6 +444,38 @@ async function stepMove() {
   check(!fileOf(userDir, '', `Subject: ${s}`), 'file still in INBOX');
   await screenshot('moved');
   await openFolder('INBOX');
+
+  // A search in all folders finds it in its new folder.
+  await page.evaluate(() => rcmail.set_searchscope('all'));
+  await page.fill('#mailsearchform', 'subject:newsletter');
+  await page.press('#mailsearchform', 'Enter');
+  await waitRows((l) => l.length === 1 && l[0].subject === s,
+    'search in all folders should find the moved message');
+  await command('reset-search');
+  await page.evaluate(() => rcmail.set_searchscope('base'));
+  await waitRows((l) => l.length === seeded.length - 1, 'INBOX after the search');
+
+  // Copy leaves the original; the copy has the same bytes.
+  const c = subjectOf.attachment;
+  await select(c);
+  await page.evaluate(() => rcmail.copy_messages('Projects'));
+  await idle();
+  await waitFor(() => fileOf(userDir, '.Projects', `Subject: ${c}`),
+    `no copy of ${c} in .Projects`);
+  check(fileOf(userDir, '', `Subject: ${c}`), 'the copied message left INBOX');
+  check(Buffer.compare(fs.readFileSync(fileOf(userDir, '.Projects', `Subject: ${c}`)),
+    fs.readFileSync(fileOf(userDir, '', `Subject: ${c}`))) === 0, 'the copy differs');
+}
+
+// stepReadAll selects every message and marks them read.
+async function stepReadAll() {
+  await openFolder('INBOX');
+  await command('select-all');
+  await command('mark', 'read');
+  await waitRows((l) => l.length > 0 && l.every((r) => !r.unread), 'unread rows left');
+  await waitFor(() => maildirFiles(userDir).every((f) => flagsOf(f).includes('S')),
+    `Maildir files without S: ${maildirFiles(userDir).filter((f) => !flagsOf(f).includes('S'))}`);
+  await command('select-none');
 }
 
 async function stepDelete() {
@@ -496,13 +583,15 @@ try {
     stepOpen('attachment', ['The report is attached.'], stepAttachment));
   await step('open the German and Greek message', () =>
     stepOpen('nonascii', ['Straßenbahn fährt wieder', 'Καλημέρα από την Αθήνα']));
+  await step('sort by subject, size, date', stepSort);
   await step('search by subject, sender, body, non-ASCII words', stepSearch);
-  await step('mark read, unread, flagged, unflagged', stepMark);
+  await step('mark read, unread, flagged, unflagged; filter unread, flagged', stepMark);
   await step('create, rename, delete folders (one non-ASCII)', stepFolders);
-  await step('move a message to another folder', stepMove);
+  await step('move a message, find it in all folders, copy another', stepMove);
   await step('delete to Trash, empty Trash', stepDelete);
   await step('save a draft, find it in Drafts', stepDraft);
   await step('a message delivered meanwhile shows up without a reload', stepLive);
+  await step('select all, mark read', stepReadAll);
   if (opt.submission) {
     await step('reply: reaches the peer, copy in Sent', stepReply);
   } else {

@@ -7,7 +7,8 @@ Sends, oldest first and a second apart (so "newest first" is the reverse
 order): a plain message, an HTML one, a multipart one with a binary
 attachment and one with a German and Greek subject and body, each
 encoded. Writes DIR/attachment.bin (the attachment's bytes) and
-DIR/seeded.json (name, subject, sender of each message, in send order).
+DIR/seeded.json (name, subject, sender, Message-ID of each message, in
+send order).
 --only NAME sends one extra message named NAME (the "live" delivery).
 """
 
@@ -102,7 +103,8 @@ def main():
         m = make(a.rcpt, a.out)
         send(a.smtp, a.rcpt, m)
         seeded.append({"name": name, "subject": str(m["Subject"]),
-                       "from": str(m["From"])})
+                       "from": str(m["From"]),
+                       "message_id": str(m["Message-ID"])})
         print(f"seed: sent {name}: {m['Subject']}")
     with open(os.path.join(a.out, "seeded.json"), "w") as f:
         json.dump(seeded, f, ensure_ascii=False, indent=1)
