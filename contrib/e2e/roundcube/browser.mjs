@@ -204,6 +204,19 @@ async function login(user, password) {
   await idle();
 }
 
+// stepBadPassword: a wrong password keeps the user on the login form
+// with Roundcube's error notice.
+async function stepBadPassword() {
+  await page.goto(opt.url);
+  await page.fill('#rcmloginuser', opt.user);
+  await page.fill('#rcmloginpwd', opt.password + '-wrong');
+  await page.click('#rcmloginsubmit');
+  await page.locator('#messagestack', { hasText: 'Login failed' })
+    .waitFor({ timeout: WAIT });
+  check(await page.locator('#rcmloginpwd').isVisible(), 'left the login form');
+  await screenshot('login-failed');
+}
+
 async function stepInbox() {
   const want = seeded.slice().reverse(); // newest first
   const list = await waitRows((l) => l.length === want.length,
@@ -573,7 +586,12 @@ const ctx = await chromium.launchPersistentContext(
   });
 page = ctx.pages()[0] || await ctx.newPage();
 page.on('dialog', (d) => d.accept());
+// Script errors in the page are kept for the record; what the user sees
+// is what the steps judge.
+const pageErrors = fs.createWriteStream(path.join(opt.artifacts, 'page-errors.txt'));
+page.on('pageerror', (e) => pageErrors.write(`${e.message}\n`));
 try {
+  await step('a wrong password is refused', stepBadPassword);
   await step('log in', () => login(opt.user, opt.password));
   await step('INBOX newest first, senders, unread, attachment icon', stepInbox);
   await step('open the plain message', () =>
