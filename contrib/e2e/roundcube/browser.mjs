@@ -125,14 +125,21 @@ async function select(subject) {
   if (selected !== r.uid) {
     await page.click(`#messagelist tr.message:has(a[href*="_uid=${r.uid}&"]) td.subject`);
   }
+  await page.waitForFunction((uid) =>
+    String(rcmail.message_list.get_single_selection()) === uid, r.uid, { timeout: WAIT })
+    .catch(() => { throw new Error(`${subject} did not get selected`); });
   const frame = page.frameLocator('#messagecontframe');
   await frame.locator('#messagebody').waitFor({ timeout: WAIT });
   await idle();
   return { row: r, frame };
 }
 
+// command runs a Roundcube command once it is enabled (a toolbar button
+// is greyed out until then).
 async function command(...args) {
   await idle();
+  await page.waitForFunction((c) => rcmail.commands[c], args[0], { timeout: WAIT })
+    .catch(() => { throw new Error(`command ${args[0]} stays disabled`); });
   await page.evaluate((a) => rcmail.command(...a), args);
 }
 
@@ -555,18 +562,23 @@ async function stepLive() {
 async function stepReply() {
   const s = subjectOf.attachment; // from the peer
   await select(s);
-  await command('reply');
+  await command('reply', '');
   await page.waitForSelector('#compose-subject', { timeout: WAIT });
   await idle();
   await page.locator('#composebody').press('Control+Home');
   await page.locator('#composebody').type('Thanks, got it. ');
-  await command('send');
+  await command('send', ''); // as the Send button: props ''
   await page.waitForSelector('#messagelist', { timeout: WAIT });
   const peerDir = path.join(opt.maildir, opt.peer.split('@')[0]);
   await waitFor(() => fileOf(peerDir, '', `Subject: Re: ${s}`),
     `the reply did not reach ${opt.peer}'s INBOX`);
   await waitFor(() => fileOf(userDir, '.Sent', `Subject: Re: ${s}`),
     'no copy of the reply in Sent');
+  check(fs.readFileSync(fileOf(peerDir, '', `Subject: Re: ${s}`), 'utf8')
+    .includes('Thanks, got it.'), 'the reply reached the peer without its text');
+  // Roundcube marks the original \Answered: R in its Maildir name.
+  await waitFor(() => flagsOf(fileOf(userDir, '', `Subject: ${s}`)).includes('R'),
+    `the original is not marked answered: ${fileOf(userDir, '', `Subject: ${s}`)}`);
   await openFolder('Sent');
   await waitRows((l) => l.some((r) => r.subject === `Re: ${s}`), 'reply not listed in Sent');
   await screenshot('sent-reply');
