@@ -5,8 +5,9 @@ seed.py --smtp HOST:PORT --rcpt ADDR --out DIR [--only NAME]
 
 Sends, oldest first and a second apart (so "newest first" is the reverse
 order): a plain message, an HTML one, a multipart one with a binary
-attachment and one with a German and Greek subject and body, each
-encoded. Writes DIR/attachment.bin (the attachment's bytes) and
+attachment, one with alternative parts and an inline image, one with a
+message attached (message/rfc822) and one with a German and Greek
+subject and body, each encoded. Writes DIR/attachment.bin (the attachment's bytes) and
 DIR/seeded.json (name, subject, sender, Message-ID of each message, in
 send order).
 --only NAME sends one extra message named NAME (the "live" delivery).
@@ -17,7 +18,9 @@ import json
 import os
 import random
 import smtplib
+import struct
 import time
+import zlib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -68,6 +71,47 @@ def nonascii(rcpt, _):
     return m
 
 
+def png(width, height, rgb):
+    """A one-colour PNG image, made here so that no file is needed."""
+    def chunk(kind, data):
+        body = kind + data
+        return (struct.pack(">I", len(data)) + body +
+                struct.pack(">I", zlib.crc32(body)))
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n" +
+            chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                       0, 0, 0)) +
+            chunk(b"IDAT", zlib.compress(row * height)) +
+            chunk(b"IEND", b""))
+
+
+def alternative(rcpt, _):
+    """mixed(alternative(plain, related(html, inline image)), pdf-ish)."""
+    m = base("alt", "Alternative parts with an inline image", rcpt)
+    m.set_content("Plain version: the kiwi crate.\n")
+    m.add_alternative("<html><body><p>HTML version: the <b>kiwi</b> "
+                      "crate.</p><img src=\"cid:logo@example.test\" "
+                      "alt=\"logo\"></body></html>\n", subtype="html")
+    html = m.get_payload()[1]
+    html.add_related(png(24, 16, (200, 30, 30)), maintype="image",
+                     subtype="png", cid="<logo@example.test>",
+                     filename="logo.png", disposition="inline")
+    m.add_attachment(b"%PDF-1.4 not really\n", maintype="application",
+                     subtype="pdf", filename="notes.pdf")
+    return m
+
+
+def forwarded(rcpt, _):
+    """A message with another message attached (message/rfc822)."""
+    inner = base("inner", "Inner message about papaya", rcpt,
+                 ("Eve Inner", "eve@partner.test"))
+    inner.set_content("The papaya harvest is early this year.\n")
+    m = base("fwd", "Forwarded message inside", rcpt)
+    m.set_content("See the attached message.\n")
+    m.add_attachment(inner)
+    return m
+
+
 def live(rcpt, _):
     m = base("live", "Delivered while you read", rcpt)
     m.set_content("This one arrived during the session.\n")
@@ -75,6 +119,7 @@ def live(rcpt, _):
 
 
 SEED = [("plain", plain), ("html", html), ("attachment", attachment),
+        ("alternative", alternative), ("forwarded", forwarded),
         ("nonascii", nonascii)]
 EXTRA = {"live": live}
 
