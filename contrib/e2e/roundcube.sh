@@ -80,7 +80,7 @@ fi
 
 # --- scratch folder and cleanup ---------------------------------------------
 tmp=$(mktemp -d /tmp/stratamail-roundcube.XXXXXX)
-ARTIFACTS=${ARTIFACTS:-$tmp/artifacts}
+ARTIFACTS=$(realpath -m "${ARTIFACTS:-$tmp/artifacts}")
 mkdir -p "$ARTIFACTS"
 sm_pid=
 php_pid=
@@ -229,9 +229,21 @@ else
 	log "IMAP log: $(grep -c ' C: ' "$imaplog") commands, every one" \
 		"answered OK but the wrong password's"
 fi
-if [ -s "$rc/logs/errors.log" ]; then
-	log "Roundcube's errors.log (the failed login is the test's own):"
-	tail -n 20 "$rc/logs/errors.log" >&2
+# The server ends a session only when asked to: one BYE per LOGOUT.
+byes=$(grep -a -c '\] S: \* BYE' "$imaplog" || true)
+logouts=$(grep -a -c '\] C: A[0-9]* LOGOUT' "$imaplog" || true)
+if [ "$byes" != "$logouts" ]; then
+	log "$byes BYE for $logouts LOGOUT in Roundcube's IMAP log:"
+	grep -a -B 3 '\] S: \* BYE' "$imaplog" | grep -v LOGOUT >&2
+	status=1
+fi
+# Roundcube logs IMAP trouble (a lost connection, an unparsable answer)
+# in errors.log: only the wrong password's line may be there.
+if grep -a -v -e 'Login failed for' -e '^$' "$rc/logs/errors.log" 2>/dev/null |
+	grep -a '^\[' >"$tmp/rc-errors.txt"; then
+	log "errors in Roundcube's errors.log:"
+	cat "$tmp/rc-errors.txt" >&2
+	status=1
 fi
 [ "$status" = 0 ] || die "the browser test failed"
 log "PASS"
