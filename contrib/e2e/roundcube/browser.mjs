@@ -9,8 +9,9 @@
 //
 // playwright-core is loaded from $NODE_DIR (see roundcube.sh). Prints
 // "ok: STEP" or "FAIL: STEP: why" per step and exits 1 if any failed.
-// Roundcube's actions are started through rcmail.command(), which is
-// what its toolbar buttons and menus call.
+// Toolbar buttons and menus are clicked; actions without a fixed button
+// (list options, folder choices, confirmations' set-up) go through
+// rcmail's own functions, which those dialogs call.
 import { execSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -145,6 +146,15 @@ async function command(...args) {
   await page.waitForFunction((c) => rcmail.commands[c], args[0], { timeout: WAIT })
     .catch(() => { throw new Error(`command ${args[0]} stays disabled`); });
   await page.evaluate((a) => rcmail.command(...a), args);
+}
+
+// click clicks a toolbar button or menu item once its command is
+// enabled, as a user does.
+async function click(selector, cmd) {
+  await idle();
+  await page.waitForFunction((c) => rcmail.commands[c], cmd, { timeout: WAIT })
+    .catch(() => { throw new Error(`command ${cmd} stays disabled`); });
+  await page.locator(selector).first().click({ timeout: WAIT });
 }
 
 // confirm clicks the main button of Roundcube's confirmation dialog.
@@ -372,6 +382,9 @@ async function stepSearch() {
 // and the Maildir flags.
 async function markAndCheck(subject, how, rowPred, letter, has) {
   await select(subject);
+  // TODO: click the Mark menu as a user does. In this test, after the
+  // steps before it, the toolbar's Mark popup does not open (it does in
+  // a fresh session), so the menu's command is called directly.
   await command('mark', how);
   await waitRows((l) => { const r = l.find((x) => x.subject === subject); return r && rowPred(r); },
     `row ${JSON.stringify(subject)} after mark ${how}`);
@@ -384,9 +397,10 @@ async function markAndCheck(subject, how, rowPred, letter, has) {
 
 async function stepMark() {
   const s = subjectOf.plain;
-  await markAndCheck(s, 'read', (r) => !r.unread, 'S', true);
+  // Opened earlier, so read: first unread, then read again.
   await markAndCheck(s, 'unread', (r) => r.unread, 'S', false);
   await filter('UNSEEN', [s]);
+  await markAndCheck(s, 'read', (r) => !r.unread, 'S', true);
   await markAndCheck(s, 'flagged', (r) => r.flagged, 'F', true);
   await screenshot('flagged');
   await filter('FLAGGED', [s]);
@@ -526,7 +540,7 @@ async function stepReadAll() {
 async function stepDelete() {
   const s = subjectOf.plain;
   await select(s);
-  await command('delete');
+  await command('delete'); // the Delete button's command; see the TODO above
   await waitRows((l) => !l.some((r) => r.subject === s), `${s} still in INBOX after delete`);
   await openFolder('Trash');
   await waitRows((l) => l.some((r) => r.subject === s), `${s} not in Trash`);
@@ -542,21 +556,21 @@ async function stepDelete() {
 
 async function stepDraft() {
   const subject = 'Draft about the lunch menu';
-  await command('compose');
+  await click('#taskmenu a.compose', 'compose');
   await page.waitForSelector('#compose-subject', { timeout: WAIT });
   await idle();
   await page.fill('#compose-subject', subject);
   await page.locator('#_to').or(page.locator('.recipient-input input')).first()
     .fill(opt.peer);
   await page.fill('#composebody', 'Soup or salad?');
-  await command('savedraft');
+  await click('#toolbar-menu a.save.draft', 'savedraft');
   await waitFor(() => fileOf(userDir, '.Drafts', `Subject: ${subject}`),
     'no draft in .Drafts on disk');
   // Saving again replaces the draft: Roundcube appends the new one,
   // then marks the old one \Deleted and removes it with UID EXPUNGE.
   await idle();
   await page.fill('#composebody', 'Soup or salad? Or both?');
-  await command('savedraft');
+  await click('#toolbar-menu a.save.draft', 'savedraft');
   await waitFor(() => maildirFiles(userDir, '.Drafts').length === 1 &&
     fs.readFileSync(maildirFiles(userDir, '.Drafts')[0], 'utf8').includes('Or both?'),
   `want the second version only in .Drafts: ${maildirFiles(userDir, '.Drafts')}`);
@@ -587,12 +601,12 @@ async function stepLive() {
 async function stepReply() {
   const s = subjectOf.attachment; // from the peer
   await select(s);
-  await command('reply', '');
+  await click('#toolbar-menu a.reply', 'reply');
   await page.waitForSelector('#compose-subject', { timeout: WAIT });
   await idle();
   await page.locator('#composebody').press('Control+Home');
   await page.locator('#composebody').type('Thanks, got it. ');
-  await command('send', ''); // as the Send button: props ''
+  await click('button.send', 'send');
   await page.waitForSelector('#messagelist', { timeout: WAIT });
   const peerDir = path.join(opt.maildir, opt.peer.split('@')[0]);
   await waitFor(() => fileOf(peerDir, '', `Subject: Re: ${s}`),
