@@ -10,10 +10,13 @@
 # users alice@ and bob@ with hashes made by `stratamail hash-password`,
 # IMAP on loopback with allow_insecure_auth. Starts Roundcube with PHP's
 # built-in server on loopback (imap_debug on, logs in the scratch
-# folder), seeds mail over SMTP (plain, HTML, an attachment, German and
-# Greek text) and runs contrib/e2e/roundcube/browser.mjs, which checks
-# what the user sees step by step and the Maildir on disk. Then reads
-# Roundcube's IMAP log for NO/BAD answers. Stops what it started by PID.
+# folder), seeds mail over SMTP (plain, HTML, an attachment, nested
+# MIME with an inline image, an attached message, German and Greek text;
+# contrib/e2e/roundcube/seed.py) and runs browser.mjs beside it, which
+# checks what the user sees step by step and the Maildir on disk. Then
+# reads Roundcube's logs: every IMAP command must be answered OK (but the
+# test's one wrong password), no BYE without LOGOUT, no errors. Stops
+# what it started by PID.
 #
 # Usage (as root on Debian 12, from anywhere in the repository):
 #     bash contrib/e2e/roundcube.sh
@@ -70,11 +73,17 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null || die "go is not installed"
 chromium=$(command -v chromium) || die "no chromium binary"
-if [ ! -f "$NODE_DIR/node_modules/playwright-core/package.json" ]; then
-	log "installing playwright-core into $NODE_DIR"
+# Pinned versions, both checked against Debian 12's chromium: the newer
+# needs Node 20 (NodeSource's), the older runs on Debian's Node 18.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -ge 20 ]; then pw=1.65.2; else pw=1.55.0; fi
+have=$(node -p "require('$NODE_DIR/node_modules/playwright-core/package.json')\
+.version" 2>/dev/null || true)
+if [ "$have" != "$pw" ]; then
+	log "installing playwright-core $pw into $NODE_DIR"
 	mkdir -p "$NODE_DIR"
 	PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$NODE_DIR" \
-		--no-audit --no-fund playwright-core >"$NODE_DIR/npm.log" 2>&1 ||
+		--no-audit --no-fund "playwright-core@$pw" >"$NODE_DIR/npm.log" 2>&1 ||
 		{ tail -n 20 "$NODE_DIR/npm.log" >&2; die "npm install failed"; }
 fi
 
@@ -151,7 +160,8 @@ write_config() { # write_config [SUBMISSION-TABLE]
 # TODO: drop the fallback once submission is merged; then the reply step
 # must always run.
 submission=
-write_config "$(printf '\n[submission]\nlisten = ["127.0.0.1:%s"]\nallow_insecure_auth = true\n' "$sub_port")"
+write_config "$(printf '\n[submission]\nlisten = ["127.0.0.1:%s"]\n%s\n' \
+	"$sub_port" 'allow_insecure_auth = true')"
 if "$tmp/stratamail" check-config "$conf" >"$tmp/check.out" 2>&1; then
 	submission=127.0.0.1:$sub_port
 	log "submission service on $submission"
@@ -209,7 +219,8 @@ NODE_DIR=$NODE_DIR node "$here/browser.mjs" \
 	--peer-password "$bob_pw" --maildir "$tmp/data/mail/example.test" \
 	--seeded "$tmp/seeded.json" --attachment "$tmp/attachment.bin" \
 	--artifacts "$ARTIFACTS" --submission "$submission" \
-	--live-cmd "python3 $here/seed.py --smtp 127.0.0.1:$smtp_port --rcpt $ALICE --out $tmp --only live" ||
+	--live-cmd "python3 $here/seed.py --smtp 127.0.0.1:$smtp_port \
+--rcpt $ALICE --out $tmp --only live" ||
 	status=$?
 
 # --- Roundcube's IMAP log ---------------------------------------------------

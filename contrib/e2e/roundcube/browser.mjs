@@ -482,7 +482,8 @@ async function stepFolders() {
   await clickFolder('Ελληνικά');
   await command('delete-folder');
   await confirm();
-  await waitFor(async () => !(await folderListed('Ελληνικά')), 'deleted folder still listed');
+  await waitFor(async () => !(await folderListed('Ελληνικά')),
+    'deleted folder still listed');
   await waitFor(() => !fs.existsSync(newDir) && !fs.existsSync(newSub),
     `deleted folder's ${newDir} or its subfolder still on disk`);
   check(!(await folderListed('Archiv 2026')), 'subfolder listed after deleting its parent');
@@ -659,7 +660,8 @@ try {
     stepOpen('nonascii', ['Straßenbahn fährt wieder', 'Καλημέρα από την Αθήνα']));
   await step('sort by subject, size, date', stepSort);
   await step('search by subject, sender, body, non-ASCII words', stepSearch);
-  await step('mark read, unread, flagged, unflagged; filter unread, flagged', stepMark);
+  await step('mark unread, read, flagged, unflagged; filter unread, flagged',
+    stepMark);
   await step('create, rename, delete folders (one non-ASCII)', stepFolders);
   await step('move a message, find it in all folders, copy another', stepMove);
   await step('delete to Trash, empty Trash', stepDelete);
