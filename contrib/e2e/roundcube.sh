@@ -93,9 +93,11 @@ ARTIFACTS=$(realpath -m "${ARTIFACTS:-$tmp/artifacts}")
 mkdir -p "$ARTIFACTS"
 sm_pid=
 php_pid=
+sink_pid=
 cleanup() {
 	local rc=$?
 	set +e
+	[ -n "$sink_pid" ] && stop_pid "$sink_pid"
 	# PHP's workers are children of the server: stop its whole group.
 	[ -n "$php_pid" ] && kill -TERM -- "-$php_pid" 2>/dev/null
 	[ -n "$php_pid" ] && stop_pid "$php_pid"
@@ -122,13 +124,14 @@ free_port smtp_port
 free_port imap_port
 free_port relay_port
 free_port sub_port
+free_port out_port
 free_port web_port
 alice_pw=alice-$RANDOM-$RANDOM
 bob_pw=bob-$RANDOM-$RANDOM
 alice_hash=$(printf '%s\n' "$alice_pw" | "$tmp/stratamail" hash-password)
 bob_hash=$(printf '%s\n' "$bob_pw" | "$tmp/stratamail" hash-password)
 conf=$tmp/stratamail.toml
-write_config() { # write_config [SUBMISSION-TABLE]
+write_config() {
 	cat >"$conf" <<-TOML
 	[server]
 	hostname = "mx.example.test"
@@ -140,7 +143,16 @@ write_config() { # write_config [SUBMISSION-TABLE]
 	[imap]
 	listen = ["127.0.0.1:$imap_port"]
 	allow_insecure_auth = true
-	$1
+
+	# Roundcube sends replies here (AUTH with the mailbox password).
+	[submission]
+	listen = ["127.0.0.1:$sub_port"]
+	allow_insecure_auth = true
+
+	# Mail for other domains: a stand-in smarthost that keeps each one.
+	[outbound]
+	smarthost = "127.0.0.1:$out_port"
+
 	[[domain]]
 	name = "example.test"
 	mode = "both"
@@ -155,20 +167,12 @@ write_config() { # write_config [SUBMISSION-TABLE]
 	password = "$bob_hash"
 	TOML
 }
-# Replies need the submission service (issue 4). Use it when this
-# build's check-config accepts a [submission] table.
-# TODO: drop the fallback once submission is merged; then the reply step
-# must always run.
-submission=
-write_config "$(printf '\n[submission]\nlisten = ["127.0.0.1:%s"]\n%s\n' \
-	"$sub_port" 'allow_insecure_auth = true')"
-if "$tmp/stratamail" check-config "$conf" >"$tmp/check.out" 2>&1; then
-	submission=127.0.0.1:$sub_port
-	log "submission service on $submission"
-else
-	write_config ""
-	"$tmp/stratamail" check-config "$conf" || die "our own config is not valid"
-fi
+write_config
+"$tmp/stratamail" check-config "$conf" || die "our own config is not valid"
+submission=127.0.0.1:$sub_port
+"$tmp/stratamail" sink -listen "127.0.0.1:$out_port" -dir "$tmp/outbound" \
+	>"$tmp/outbound.log" 2>&1 &
+sink_pid=$!
 "$tmp/stratamail" serve -config "$conf" 2>"$tmp/stratamail.log" &
 sm_pid=$!
 for _ in $(seq 100); do
@@ -219,6 +223,7 @@ NODE_DIR=$NODE_DIR node "$here/browser.mjs" \
 	--peer-password "$bob_pw" --maildir "$tmp/data/mail/example.test" \
 	--seeded "$tmp/seeded.json" --attachment "$tmp/attachment.bin" \
 	--artifacts "$ARTIFACTS" --submission "$submission" \
+	--outbound-dir "$tmp/outbound" --outbound-log "$tmp/outbound.log" \
 	--live-cmd "python3 $here/seed.py --smtp 127.0.0.1:$smtp_port \
 --rcpt $ALICE --out $tmp --only live" ||
 	status=$?

@@ -25,7 +25,7 @@ const { chromium } = require('playwright-core');
 const { values: opt } = parseArgs({
   options: Object.fromEntries(['url', 'chromium', 'user', 'password',
     'peer', 'peer-password', 'maildir', 'seeded', 'attachment',
-    'artifacts', 'live-cmd', 'submission']
+    'artifacts', 'live-cmd', 'submission', 'outbound-dir', 'outbound-log']
     .map((k) => [k, { type: 'string', default: '' }])),
 });
 const seeded = JSON.parse(fs.readFileSync(opt.seeded, 'utf8'));
@@ -605,6 +605,9 @@ async function stepReply() {
   await click('#toolbar-menu a.reply', 'reply');
   await page.waitForSelector('#compose-subject', { timeout: WAIT });
   await idle();
+  // Another recipient, in a domain that is not ours: the outbound route.
+  const outside = 'carol@partner.test';
+  await page.locator('#compose_to input').first().type(`${outside}, `);
   await page.locator('#composebody').press('Control+Home');
   await page.locator('#composebody').type('Thanks, got it. ');
   await click('button.send', 'send');
@@ -619,6 +622,14 @@ async function stepReply() {
   // Roundcube marks the original \Answered: R in its Maildir name.
   await waitFor(() => flagsOf(fileOf(userDir, '', `Subject: ${s}`)).includes('R'),
     `the original is not marked answered: ${fileOf(userDir, '', `Subject: ${s}`)}`);
+  // The outbound copy reached the smarthost with alice's envelope.
+  await waitFor(() => fs.readdirSync(opt['outbound-dir']).some((f) =>
+    fs.readFileSync(path.join(opt['outbound-dir'], f), 'utf8')
+      .includes(`Subject: Re: ${s}`)),
+  `the reply to ${outside} did not reach the smarthost`);
+  const sinkLog = fs.readFileSync(opt['outbound-log'], 'utf8');
+  check(sinkLog.includes(`from=<${opt.user}> to=${outside} `),
+    `the smarthost's envelope is not from ${opt.user} to ${outside}: ${sinkLog}`);
   await openFolder('Sent');
   await waitRows((l) => l.some((r) => r.subject === `Re: ${s}`), 'reply not listed in Sent');
   await screenshot('sent-reply');
@@ -668,13 +679,8 @@ try {
   await step('save a draft, find it in Drafts', stepDraft);
   await step('a message delivered meanwhile shows up without a reload', stepLive);
   await step('select all, mark read', stepReadAll);
-  if (opt.submission) {
-    await step('reply: reaches the peer, copy in Sent', stepReply);
-  } else {
-    // TODO: the reply step runs once submission (issue 4) is merged and
-    // its [submission] table passes check-config.
-    console.log('SKIPPED: reply (no submission service yet)');
-  }
+  await step('reply, to the peer and to another domain: delivered, ' +
+    'on the outbound route, copy in Sent', stepReply);
 } finally {
   await ctx.close();
 }
