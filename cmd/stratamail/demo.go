@@ -186,7 +186,7 @@ StrataMail Continuity demo is running.
    or ask for delivery at once:
      go run ./cmd/stratamail queue flush -config {{.Config}}
 
-5. Watch it in the portal: log in at http://{{.Portal}}/ as admin, open
+6. Watch it in the portal: log in at http://{{.Portal}}/ as admin, open
    example.test's queue (flush, hold, release, delete) or its uptime
    page; Prometheus metrics at http://{{.Portal}}/metrics.
 
