@@ -828,4 +828,20 @@ email = ["ops@example.net", "ops"]
 		text: okServer + "relay_connections = 0\n",
 		want: `t.toml:4: server.relay_connections: 0 must be from 1 to 64`,
 	},
+	{
+		name: "intervals too short, message size too small",
+		text: okServer + "retry_interval = \"1ns\"\nprobe_interval = " +
+			"\"10ms\"\nmax_message_size = \"1B\"\n",
+		want: `t.toml:4: server.retry_interval: 1ns is too short: ` +
+			`at least 100ms
+t.toml:5: server.probe_interval: 10ms is too short: at least 100ms
+t.toml:6: server.max_message_size: 1 bytes is too small for any ` +
+			`message: at least 512`,
+	},
+	{
+		name: "relative data_dir",
+		text: "[server]\nhostname = \"mx.test\"\ndata_dir = \"var/sm\"\n",
+		want: `t.toml:3: server.data_dir: "var/sm" must be an ` +
+			`absolute path`,
+	},
 }

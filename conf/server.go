@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // server checks the [server] table t, which may be nil.
@@ -26,8 +27,22 @@ func (p *parser) server(t map[string]any) Server {
 	dir, ok := p.needString(t, path, "data_dir",
 		"set it to the directory for the shadow mailboxes "+
 			"and the queue")
-	if ok {
+	if ok && !filepath.IsAbs(dir) {
+		p.errorf("server.data_dir", "%q must be an absolute path", dir)
+	} else if ok {
 		s.DataDir = filepath.Clean(dir)
+	}
+	for key, d := range map[string]time.Duration{
+		"retry_interval": s.RetryInterval,
+		"probe_interval": s.ProbeInterval} {
+		if d > 0 && d < 100*time.Millisecond {
+			p.errorf("server."+key, "%v is too short: at least "+
+				"100ms", d)
+		}
+	}
+	if s.MaxMessageSize > 0 && s.MaxMessageSize < 512 {
+		p.errorf("server.max_message_size", "%d bytes is too small "+
+			"for any message: at least 512", s.MaxMessageSize)
 	}
 	if n, ok := p.getInt(t, path, "max_recipients"); ok {
 		if n < 1 || n > math.MaxInt32 {

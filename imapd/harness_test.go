@@ -253,3 +253,22 @@ func (r *raw) cmd(text string) []string {
 
 // last returns the tagged reply of lines.
 func last(lines []string) string { return lines[len(lines)-1] }
+
+// appendTo sends APPEND with msg as a synchronising literal and returns
+// the tagged reply, whether it comes before or after the literal.
+func (r *raw) appendTo(mailbox, msg string) string {
+	r.t.Helper()
+	r.n++
+	tag := fmt.Sprintf("t%d", r.n)
+	fmt.Fprintf(r.c, "%s APPEND %s {%d}\r\n", tag, mailbox, len(msg))
+	for {
+		l := r.line()
+		if strings.HasPrefix(l, "+") {
+			fmt.Fprintf(r.c, "%s\r\n", msg)
+			continue
+		}
+		if strings.HasPrefix(l, tag+" ") {
+			return l
+		}
+	}
+}

@@ -138,14 +138,35 @@ func TestList(t *testing.T) {
 
 func TestMailboxNamesChecked(t *testing.T) {
 	h := start(t, t.TempDir())
+	h.deliver(testMsg("bait", "body"))
 	r := h.raw(true)
-	for _, name := range []string{`"../evil"`, `"a/b"`, `"INBOX.x"`,
-		`".hidden"`, `"a..b"`, `"` + strings.Repeat("x", 300) + `"`} {
-		for _, cmd := range []string{"CREATE", "SELECT", "DELETE"} {
-			got := last(r.cmd(cmd + " " + name))
-			if !strings.Contains(got, " NO ") {
-				t.Errorf("%s %q: %s", cmd, name, got)
+	r.cmd("SELECT INBOX")
+	before := tree(t, h.dir)
+	names := []string{`"../evil"`, `"a/b"`, `"INBOX.x"`, `".hidden"`,
+		`"a..b"`, `"` + strings.Repeat("x", 300) + `"`, `"~"`,
+		`"~bob"`, `"/etc"`, `".."`, `"."`, `"cur"`, `"new"`, `"tmp"`,
+		`"Sent.cur"`, `"a.tmp.b"`, `"../bob"`, `"../../example.com/bob"`}
+	for _, name := range names {
+		for _, cmd := range []string{"CREATE " + name,
+			"SELECT " + name, "EXAMINE " + name, "DELETE " + name,
+			"STATUS " + name + " (MESSAGES)", "SUBSCRIBE " + name,
+			"RENAME Sent " + name, "RENAME " + name + " Junk",
+			"COPY 1 " + name, "MOVE 1 " + name} {
+			if cmd == "SELECT "+name || cmd == "EXAMINE "+name {
+				got := last(r.cmd(cmd))
+				r.cmd("SELECT INBOX") // a failed SELECT unselects
+				if !strings.Contains(got, " NO ") {
+					t.Errorf("%s: %s", cmd, got)
+				}
+				continue
 			}
+			if got := last(r.cmd(cmd)); !strings.Contains(got, " NO ") {
+				t.Errorf("%s: %s", cmd, got)
+			}
+		}
+		if got := r.appendTo(name, "Subject: x\r\n\r\nx\r\n"); !strings.
+			Contains(got, " NO ") {
+			t.Errorf("APPEND %s: %s", name, got)
 		}
 	}
 	// Control characters never reach us: beta.8's modified UTF-7
@@ -159,14 +180,30 @@ func TestMailboxNamesChecked(t *testing.T) {
 	if !strings.Contains(got, "Invalid mailbox name") {
 		t.Errorf("no clear text: %s", got)
 	}
-	got = last(r.cmd(`RENAME "Sent" "../../x"`))
-	if !strings.Contains(got, " NO ") {
-		t.Errorf("RENAME: %s", got)
+	if after := tree(t, h.dir); after != before {
+		t.Errorf("the data folder changed:\nbefore:\n%s\nafter:\n%s",
+			before, after)
 	}
-	ents, _ := os.ReadDir(filepath.Join(h.dir, "mail", "example.com"))
-	if len(ents) != 1 {
-		t.Errorf("something escaped the Maildir: %v", ents)
-	}
+}
+
+// tree lists every folder and file under dir, but the files our own
+// bookkeeping rewrites, one per line.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		switch d.Name() {
+		case "stratamail-uidlist", "subscriptions":
+			return nil
+		}
+		rel, _ := filepath.Rel(dir, p)
+		b.WriteString(rel + "\n")
+		return nil
+	})
+	return b.String()
 }
 
 // fetchAll fetches everything about every message.

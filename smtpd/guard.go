@@ -25,8 +25,13 @@ const (
 	// maxHops is the number of Received fields that marks a mail loop
 	// (RFC 5321 §6.3); Postfix's default is 50 too.
 	maxHops = 50
-	// maxHeaderSection bounds the header section of a message.
+	// maxHeaderSection bounds the header section of a message, and
+	// maxHeaderLines its lines: go-imap's header parsing for FETCH
+	// BODY[HEADER.FIELDS] grows with the square of the line count, so
+	// 300,000 short lines would cost an IMAP client seconds per fetch
+	// (a denial of service by mail).
 	maxHeaderSection = 1 << 20
+	maxHeaderLines   = 10000
 	// minFreeDisk is the free space below which MAIL is refused with
 	// 452 before any data is taken, on top of max_message_size.
 	minFreeDisk = 64 << 20
@@ -86,19 +91,21 @@ func (s *session) refused(r *smtp.SMTPError) *smtp.SMTPError {
 }
 
 // headerChecker watches the header section of a message as it streams
-// by: its size, and the number of Received fields.
+// by: its size, its lines, and the number of Received fields. It relies
+// on bodyChecker for line endings: a CR is always followed by LF.
 type headerChecker struct {
 	done  bool   // the empty line that ends the header was seen
 	size  int    // bytes of header so far
-	start []byte // the first bytes of the current line
-	bol   bool   // at the beginning of a line
+	lines int    // lines of header so far
+	col   int    // bytes into the current line
+	start []byte // the first bytes of the current line, lower case
 	hops  int
 }
 
 // receivedField is how a Received field begins, in lower case.
 var receivedField = []byte("received:")
 
-func newHeaderChecker() *headerChecker { return &headerChecker{bol: true} }
+func newHeaderChecker() *headerChecker { return &headerChecker{} }
 
 // check inspects the next piece of the message.
 func (h *headerChecker) check(p []byte) (*smtp.SMTPError, string) {
@@ -106,32 +113,29 @@ func (h *headerChecker) check(p []byte) (*smtp.SMTPError, string) {
 		if h.done {
 			return nil, ""
 		}
-		h.size++
-		if h.size > maxHeaderSection {
+		if h.size++; h.size > maxHeaderSection {
 			return replyHeaderTooBig, "header section over 1 MiB"
 		}
-		if h.bol && (c == '\r' || c == '\n') {
-			h.done = true // the empty line
-			continue
-		}
-		if c == '\n' {
-			h.bol, h.start = true, h.start[:0]
-			continue
-		}
-		if h.bol && len(h.start) < len(receivedField) {
-			h.start = append(h.start, c|0x20) // ASCII lower case
-			if len(h.start) == len(receivedField) {
-				if bytes.Equal(h.start, receivedField) {
-					h.hops++
-					if h.hops > maxHops {
-						return replyLoop, "too many Received fields"
-					}
-				}
-				h.bol = false
+		switch {
+		case c == '\n':
+			h.col, h.start = 0, h.start[:0]
+			if h.lines++; h.lines > maxHeaderLines {
+				return replyHeaderTooBig, "over 10,000 header lines"
 			}
 			continue
+		case h.col == 0 && c == '\r':
+			h.done = true // CRLF alone: the empty line
+			continue
 		}
-		h.bol = false
+		h.col++
+		if len(h.start) < len(receivedField) {
+			h.start = append(h.start, c|0x20) // ASCII lower case
+			if bytes.Equal(h.start, receivedField) {
+				if h.hops++; h.hops > maxHops {
+					return replyLoop, "too many Received fields"
+				}
+			}
+		}
 	}
 	return nil, ""
 }

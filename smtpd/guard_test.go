@@ -70,6 +70,12 @@ func TestHeaderChecker(t *testing.T) {
 			strings.Repeat(big, maxHeaderSection/len(big)+1), 4096, ""},
 		{"hops split across reads", receivedFields(maxHops+1) +
 			"\r\nbody", 3, "554"},
+		{"hops after a short line", "To: x\r\n" +
+			receivedFields(maxHops+1) + "\r\nbody", 5, "554"},
+		{"too many short header lines", strings.Repeat("X-A: b\r\n",
+			maxHeaderLines+1) + "\r\nbody", 4096, "552"},
+		{"many lines are fine in the body", "Subject: x\r\n\r\n" +
+			strings.Repeat("X-A: b\r\n", maxHeaderLines+1), 4096, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

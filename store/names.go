@@ -58,11 +58,22 @@ func ValidateName(name string) (string, error) {
 			return bad("contains a wildcard (* or %)")
 		}
 	}
+	if name[0] == '~' {
+		return bad("starts with ~, which names home folders")
+	}
 	levels := strings.Split(name, string(Delimiter))
 	for _, l := range levels {
 		if l == "" {
 			return bad("empty hierarchy level (leading, " +
 				"trailing or doubled '.')")
+		}
+		switch strings.ToLower(l) {
+		case "cur", "new", "tmp":
+			// Harmless in Maildir++ (the folder is .cur), but a
+			// tool with another layout would take it for the
+			// Maildir's own.
+			return bad(fmt.Sprintf("%q is a Maildir folder of its own",
+				l))
 		}
 	}
 	if strings.EqualFold(levels[0], Inbox) {
