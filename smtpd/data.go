@@ -159,6 +159,7 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 	w.Write(received(s.trace(t, o.id)))
 	body := bodyChecker{max: s.cfg.Server.MaxMessageSize}
 	fields := newHeaderChecker()
+	var parts multipartCounter
 	var hdr *headerCapture
 	if s.srv.opts.Submission {
 		hdr = &headerCapture{}
@@ -172,6 +173,10 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 			return o
 		}
 		if reply, why := fields.check(buf[:n]); reply != nil {
+			o.reply, o.reason = reply, why
+			return o
+		}
+		if reply, why := parts.check(buf[:n]); reply != nil {
 			o.reply, o.reason = reply, why
 			return o
 		}

@@ -139,3 +139,32 @@ func (h *headerChecker) check(p []byte) (*smtp.SMTPError, string) {
 	}
 	return nil, ""
 }
+
+// maxMultiparts bounds the "multipart/" media types in a message. Each
+// level of nested MIME needs one, and go-imap's BODYSTRUCTURE costs
+// grow faster than the depth: 20,000 levels (1.4 MB) keep a FETCH busy
+// for minutes and then fail it. Real mail has a handful.
+const maxMultiparts = 1000
+
+// multipartCounter counts "multipart/", in any case, anywhere in a
+// message as it streams by. Counting everywhere, not only in
+// Content-Type fields, needs no MIME parsing and cannot be dodged by
+// folding a field.
+type multipartCounter struct {
+	n    int
+	tail []byte // the end of the previous piece, lower case
+}
+
+var multipartToken = []byte("multipart/")
+
+// check inspects the next piece of the message.
+func (m *multipartCounter) check(p []byte) (*smtp.SMTPError, string) {
+	k := len(multipartToken) - 1
+	buf := append(m.tail, bytes.ToLower(p)...)
+	m.n += bytes.Count(buf, multipartToken)
+	if m.n > maxMultiparts {
+		return replyTooComplex, "over 1,000 MIME multiparts"
+	}
+	m.tail = append(m.tail[:0], buf[max(0, len(buf)-k):]...)
+	return nil, ""
+}

@@ -164,3 +164,41 @@ func waitUntil(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestMultipartCounter(t *testing.T) {
+	nested := func(n int) string {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "Content-Type: MULTIPART/mixed; "+
+				"boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+		}
+		return b.String()
+	}
+	tests := []struct {
+		name  string
+		msg   string
+		chunk int
+		want  bool // refused
+	}{
+		{"a few parts", nested(10), 7, false},
+		{"at the limit", nested(maxMultiparts), 4096, false},
+		{"one over", nested(maxMultiparts + 1), 4096, true},
+		{"split across every read", nested(maxMultiparts + 1), 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var m multipartCounter
+			refused := false
+			for p := tt.msg; p != "" && !refused; {
+				n := min(tt.chunk, len(p))
+				r, _ := m.check([]byte(p[:n]))
+				refused = r != nil
+				p = p[n:]
+			}
+			if refused != tt.want {
+				t.Errorf("refused %v, want %v (counted %d)", refused,
+					tt.want, m.n)
+			}
+		})
+	}
+}

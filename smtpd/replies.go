@@ -94,6 +94,10 @@ var (
 	// replyLoop refuses a message that has passed through too many
 	// servers (RFC 5321 §6.3): a mail loop.
 	replyLoop = reply(554, 5, 4, 0, "Too many hops: mail loop?")
+	// replyTooComplex refuses a message nested deeper than any reader
+	// could show (see maxMultiparts).
+	replyTooComplex = reply(554, 5, 6, 0, "Message structure too "+
+		"complex")
 	// replyAuthRequired refuses MAIL on the submission service before
 	// AUTH (RFC 4954 §6).
 	replyAuthRequired = reply(530, 5, 7, 0, "Authentication required")
@@ -111,6 +115,11 @@ var (
 	// is not one of the user's addresses, or cannot be read.
 	replyFromNotOwned = reply(553, 5, 7, 1,
 		"From: header must be one of your addresses")
+	// replyBadAuthors refuses a submitted message without exactly one
+	// From: field naming a mailbox (RFC 5322 §3.6), or with a Sender:
+	// that cannot be read.
+	replyBadAuthors = reply(550, 5, 6, 0, "The message needs one From: "+
+		"field with your address (and at most one Sender:)")
 	// replyRateLimited defers MAIL from a user over
 	// max_messages_per_hour.
 	replyRateLimited = reply(450, 4, 7, 0,

@@ -26,7 +26,7 @@ var RefusalReasons = []string{"bad_helo", "bad_sender", "bad_recipient",
 	"not_from_filter", "no_such_user", "too_many_recipients", "too_big",
 	"bare_lf", "line_too_long", "timeout", "connection_error",
 	"temporary_failure", "disk_full", "shutdown", "too_many_errors",
-	"header_too_big", "mail_loop", "other"}
+	"header_too_big", "mail_loop", "too_complex", "other"}
 
 // reasonOf names the reason of a refusal reply.
 func reasonOf(r *smtp.SMTPError) string {
@@ -73,6 +73,8 @@ func reasonOf(r *smtp.SMTPError) string {
 		return "header_too_big"
 	case replyLoop:
 		return "mail_loop"
+	case replyTooComplex:
+		return "too_complex"
 	}
 	return "other"
 }

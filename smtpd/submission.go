@@ -151,7 +151,7 @@ func (s *session) checkAuthors(h *headerCapture) (*smtp.SMTPError,
 	}
 	addrs, err := authorAddrs(hdr)
 	if err != nil {
-		return replyFromNotOwned, err.Error()
+		return replyBadAuthors, err.Error()
 	}
 	for _, a := range addrs {
 		if !s.user.Owns(a) {

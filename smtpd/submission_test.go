@@ -293,13 +293,13 @@ func TestSubmissionSenderChecks(t *testing.T) {
 				fromMsg("<alice@example.test>"), "553 5.7.1"},
 		{"two From: fields", "alice@example.test",
 			"From: <alice@example.test>\r\n" +
-				fromMsg("<bob@example.test>"), "553 5.7.1"},
+				fromMsg("<bob@example.test>"), "550 5.6.0"},
 		{"From: an empty group", "alice@example.test",
-			fromMsg("undisclosed:;"), "553 5.7.1"},
+			fromMsg("undisclosed:;"), "550 5.6.0"},
 		{"no From:", "alice@example.test",
-			"Subject: x\r\n\r\nbody\r\n", "553 5.7.1"},
+			"Subject: x\r\n\r\nbody\r\n", "550 5.6.0"},
 		{"From: that does not parse", "alice@example.test",
-			fromMsg("alice@"), "553 5.7.1"},
+			fromMsg("alice@"), "550 5.6.0"},
 	}
 	se := newSubEnv(t, strings.Replace(subConfig,
 		"max_messages_per_hour = 3", "max_messages_per_hour = 100", 1),
