@@ -80,6 +80,9 @@ type Server struct {
 	MaxMessageSize int64
 	// MaxRecipients is the most recipients accepted per message.
 	MaxRecipients int
+	// DelayWarning is how long a message waits in the queue before
+	// its sender is told it is delayed; 0 (the default) never.
+	DelayWarning time.Duration
 	// RelayConnections is the most connections the queue opens at
 	// once to one primary (or outbound destination) while it keeps up.
 	RelayConnections int

@@ -72,7 +72,7 @@ func (p *parser) errorf(path, format string, args ...any) {
 var schema = map[string][]string{
 	"server": {"hostname", "data_dir", "retry_interval",
 		"probe_interval", "max_message_size", "max_recipients",
-		"relay_connections", "relay_connect_timeout",
+		"delay_warning", "relay_connections", "relay_connect_timeout",
 		"relay_command_timeout", "relay_data_timeout"},
 	"smtp": {"listen", "accept_from"},
 	"imap": {"listen", "allow_insecure_auth"},

@@ -54,6 +54,7 @@ func (p *parser) server(t map[string]any) Server {
 	s.RelayConnectTimeout = p.duration(t, path, "relay_connect_timeout", 0)
 	s.RelayCommandTimeout = p.duration(t, path, "relay_command_timeout", 0)
 	s.RelayDataTimeout = p.duration(t, path, "relay_data_timeout", 0)
+	s.DelayWarning = p.duration(t, path, "delay_warning", 0)
 	s.RelayConnections = DefaultRelayConnections
 	if n, ok := p.getInt(t, path, "relay_connections"); ok {
 		if n < 1 || n > 64 {

@@ -40,6 +40,10 @@ type dsn struct {
 	remote   string // the last host tried, or ""
 	failed   []rcpt // the recipients that failed, with their replies
 	original []byte // the original header section, CRLF
+	// delayed makes it a delay warning (Action: delayed) for recipients
+	// still tried until until; failed then holds the pending ones.
+	delayed bool
+	until   time.Time
 }
 
 // enhancedRE matches an enhanced status code (RFC 3463 §2).
@@ -103,7 +107,11 @@ func buildDSN(d dsn) []byte {
 	}
 	w("From: Mail Delivery System <MAILER-DAEMON@%s>", d.host)
 	w("To: <%s>", fieldText(d.sender))
-	w("Subject: Undelivered Mail Returned to Sender")
+	if d.delayed {
+		w("Subject: Delayed Mail (still being retried)")
+	} else {
+		w("Subject: Undelivered Mail Returned to Sender")
+	}
 	w("Date: %s", d.now.Format(time.RFC1123Z))
 	w("Message-ID: <%s.%s@%s>", d.id, hex.EncodeToString(rnd[:4]),
 		d.host)
@@ -133,9 +141,18 @@ func writeHuman(b *bytes.Buffer, d dsn, w func(string, ...any)) {
 	w("")
 	w("This is the mail system at %s.", d.host)
 	w("")
-	w("Your message could not be delivered to the recipients below.")
-	w("It was sent %s and has been given up on.",
-		d.arrived.UTC().Format(time.RFC1123Z))
+	if d.delayed {
+		w("Your message has not yet been delivered to the recipients")
+		w("below. It was sent %s; delivery is retried until %s.",
+			d.arrived.UTC().Format(time.RFC1123Z),
+			d.until.UTC().Format(time.RFC1123Z))
+		w("You need not send it again.")
+	} else {
+		w("Your message could not be delivered to the recipients " +
+			"below.")
+		w("It was sent %s and has been given up on.",
+			d.arrived.UTC().Format(time.RFC1123Z))
+	}
 	w("")
 	for _, r := range d.failed {
 		w("<%s>: %s", fieldText(r.Addr), fieldText(r.Reply))
@@ -154,8 +171,14 @@ func writeStatus(d dsn, w func(string, ...any)) {
 	for _, r := range d.failed {
 		w("")
 		w("Final-Recipient: rfc822; %s", fieldText(r.Addr))
-		w("Action: failed")
-		w("Status: %s", dsnStatus(r.Reply))
+		if d.delayed {
+			w("Action: delayed")
+			w("Status: %s", delayStatus(r.Reply))
+			w("Will-Retry-Until: %s", d.until.Format(time.RFC1123Z))
+		} else {
+			w("Action: failed")
+			w("Status: %s", dsnStatus(r.Reply))
+		}
 		if d.remote != "" {
 			w("Remote-MTA: dns; %s", fieldText(d.remote))
 		}
@@ -203,7 +226,7 @@ func (q *Queue) bounce(next *envelope) *envelope {
 			"failed", next.addrs(stateFailed))
 		return next
 	}
-	to, err := q.sendDSN(next, failed, sender)
+	to, err := q.sendDSN(next, failed, sender, false)
 	if err != nil {
 		q.log.Error("bounced; DSN not made; entry held",
 			"id", next.ID, "sender", next.Sender, "err", err)
@@ -231,7 +254,7 @@ func (q *Queue) failedRcpts(e *envelope) []rcpt {
 // durable on its way to sender: the sender's shadow INBOX, or a queue
 // entry. It returns where it went.
 func (q *Queue) sendDSN(env *envelope, failed []rcpt,
-	sender string) (string, error) {
+	sender string, delayed bool) (string, error) {
 	if q.opts.Store == nil {
 		return "", errors.New("no store to write the DSN with")
 	}
@@ -241,7 +264,8 @@ func (q *Queue) sendDSN(env *envelope, failed []rcpt,
 	}
 	msg := buildDSN(dsn{host: q.hostname(), sender: env.Sender,
 		id: env.ID, arrived: env.Arrived, now: q.clock.Now(),
-		remote: remoteHost(env.Relay), failed: failed, original: hdr})
+		remote: remoteHost(env.Relay), failed: failed, original: hdr,
+		delayed: delayed, until: env.Arrived.Add(q.lifetime(env))})
 	sp, err := q.opts.Store.NewSpool()
 	if err != nil {
 		return "", err
@@ -283,4 +307,48 @@ func remoteHost(hostport string) string {
 		return h
 	}
 	return hostport
+}
+
+// delayStatus is the status of a recipient still being tried: its
+// reply's when that is a 4xx one, else 4.4.1 (no answer from the host,
+// RFC 3463 §3.5).
+func delayStatus(reply string) string {
+	if st := dsnStatus(reply); strings.HasPrefix(st, "4.") {
+		return st
+	}
+	return "4.4.1"
+}
+
+// warnDelay tells next's sender, once, that the message has waited
+// server.delay_warning and is still being tried. Off when the setting
+// is 0; never to the null sender. A warning that cannot be made is
+// logged and tried again after the next attempt.
+func (q *Queue) warnDelay(next *envelope) *envelope {
+	cfg := q.opts.Config()
+	if cfg == nil || cfg.Server.DelayWarning <= 0 || next.Warned ||
+		next.Held || len(next.pending()) == 0 ||
+		q.clock.Now().Sub(next.Arrived) < cfg.Server.DelayWarning {
+		return next
+	}
+	sender := strings.Trim(next.Sender, "<>")
+	if sender == "" {
+		return next
+	}
+	var pending []rcpt
+	for _, r := range next.Rcpts {
+		if r.State == statePending {
+			pending = append(pending, r)
+		}
+	}
+	to, err := q.sendDSN(next, pending, sender, true)
+	if err != nil {
+		q.log.Error("delay warning not sent", "id", next.ID,
+			"sender", next.Sender, "err", err)
+		return next
+	}
+	q.log.Info("delay warning sent", "id", next.ID,
+		"sender", next.Sender, "to", to, "pending", next.pending())
+	warned := next.clone()
+	warned.Warned = true
+	return warned
 }

@@ -121,6 +121,8 @@ type envelope struct {
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
 	Held        bool      `json:"held,omitempty"`
+	// Warned is set once the sender was told of the delay.
+	Warned bool `json:"warned,omitempty"`
 }
 
 // clone returns a deep copy of e.

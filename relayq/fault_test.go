@@ -1,7 +1,9 @@
 package relayq
 
 import (
+	"fmt"
 	"github.com/stratamail/continuity/conf"
+	"os"
 
 	"bufio"
 	"net"
@@ -231,5 +233,53 @@ func TestDomainRetryInterval(t *testing.T) {
 	if x, _ := e.entry(id); !x.NextAttempt.Equal(clock.Now().Add(
 		90 * time.Second)) {
 		t.Errorf("next attempt %v, want now + 90s", x.NextAttempt)
+	}
+}
+
+// TestDelayWarning tells the sender once, after server.delay_warning,
+// that the message is still being tried.
+func TestDelayWarning(t *testing.T) {
+	clock := newFakeClock()
+	e := newEnv(t, freeAddr(t), clock) // the primary never answers
+	cfg := *e.cfg.Load()
+	cfg.Server.DelayWarning = 30 * time.Minute
+	cfg.Outbound.Smarthost = freeAddr(t) // the warning waits there
+	e.cfg.Store(&cfg)
+	id := e.enqueue(testBody, "s@x.test", "a@example.test")
+	e.run()
+	dsns := func() []Entry {
+		var out []Entry
+		entries, _ := e.q.List("")
+		for _, en := range entries {
+			if en.ID != id {
+				out = append(out, en)
+			}
+		}
+		return out
+	}
+	for i := 1; i <= 9; i++ { // attempts at 0, 5, ..., 40 minutes
+		waitFor(t, fmt.Sprintf("attempt %d", i), func() bool {
+			x, _ := e.entry(id)
+			return x.Attempts == i
+		})
+		if n := len(dsns()); i <= 6 && n != 0 || i > 7 && n != 1 {
+			t.Fatalf("after attempt %d (%v in): %d warnings", i,
+				time.Duration(i-1)*5*time.Minute, n)
+		}
+		clock.Advance(5 * time.Minute)
+	}
+	w := dsns()[0]
+	if w.Sender != "" || w.Recipients[0] != "s@x.test" {
+		t.Errorf("warning envelope %+v", w)
+	}
+	data, err := os.ReadFile(msgPath(e.qdir, w.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Action: delayed", "Status: 4.4.1",
+		"Will-Retry-Until:", "Subject: Delayed Mail"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("the warning lacks %q:\n%s", want, data)
+		}
 	}
 }

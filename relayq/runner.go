@@ -259,7 +259,7 @@ func (q *Queue) connectFailed(first *envelope, relay string,
 	for _, it := range rest {
 		env := q.snapshot(it)
 		rcpts := failAll(env.Rcpts, err)
-		next := q.expire(q.conclude(env, rcpts, err))
+		next := q.warnDelay(q.expire(q.conclude(env, rcpts, err)))
 		q.logAttempt(env, next, relay, 0, false, err.Error())
 		if q.finish(it, next) {
 			removed++
@@ -319,7 +319,7 @@ func (q *Queue) attempt(s *session, env *envelope) (next *envelope) {
 	if env.Relay != s.relay {
 		next.Relay = s.relay // remember the last known relay host
 	}
-	next = q.expire(next)
+	next = q.warnDelay(q.expire(next))
 	q.logAttempt(env, next, s.relay, tried, s.tls,
 		cmp.Or(next.LastError, reply))
 	return next
