@@ -128,7 +128,7 @@ const (
 	// DefaultRetryInterval is server.retry_interval's default.
 	DefaultRetryInterval = 5 * time.Minute
 	// DefaultProbeInterval is server.probe_interval's default.
-	DefaultProbeInterval = 30 * time.Second
+	DefaultProbeInterval = 60 * time.Second
 	// DefaultMaxMessageSize is server.max_message_size's: 25MiB.
 	DefaultMaxMessageSize = 25 << 20
 	// DefaultMaxRecipients is server.max_recipients's default, the

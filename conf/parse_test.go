@@ -56,7 +56,7 @@ aliases = ["Sales@example.com", "alice@local.test"]
 		t.Fatal(err)
 	}
 	want := Server{Hostname: "mx.test", DataDir: "/srv/sm",
-		RetryInterval: 5 * time.Minute, ProbeInterval: 30 * time.Second,
+		RetryInterval: 5 * time.Minute, ProbeInterval: 60 * time.Second,
 		MaxMessageSize: 25 << 20, MaxRecipients: 100,
 		RelayConnections: 4}
 	if c.Path != "t.toml" || c.Server != want {

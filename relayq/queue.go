@@ -44,7 +44,7 @@ import (
 // Defaults for the intervals and timeouts of Options and the config.
 const (
 	DefaultRetryInterval  = 5 * time.Minute
-	DefaultProbeInterval  = 30 * time.Second
+	DefaultProbeInterval  = 60 * time.Second
 	DefaultDialTimeout    = 30 * time.Second
 	DefaultCommandTimeout = 5 * time.Minute // RFC 5321 §4.5.3.2.1-4
 	DefaultDataTimeout    = 3 * time.Minute // RFC 5321 §4.5.3.2.5
