@@ -34,7 +34,7 @@ var (
 
 // testConfig builds a configuration through conf.Parse, as the server
 // gets it, with two users whose password is alicePW.
-func testConfig(t *testing.T, dataDir string) *conf.Config {
+func testConfig(t testing.TB, dataDir string) *conf.Config {
 	t.Helper()
 	hashOnce.Do(func() {
 		h, err := bcrypt.GenerateFromPassword([]byte(alicePW),
@@ -99,7 +99,7 @@ func (s *syncBuffer) String() string {
 
 // harness is a running server over a real Store on 127.0.0.1.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	st   *store.Store
 	srv  *Server
@@ -129,7 +129,7 @@ func (n *naps) take() []time.Duration {
 }
 
 // start runs a server on dir (reused across restarts).
-func start(t *testing.T, dir string) *harness {
+func start(t testing.TB, dir string) *harness {
 	t.Helper()
 	st, err := store.Open(dir)
 	if err != nil {
@@ -202,7 +202,7 @@ func testMsg(subject, body string) string {
 
 // raw is a line-level IMAP dialogue for what imapclient will not send.
 type raw struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	br *bufio.Reader
 	n  int

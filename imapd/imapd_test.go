@@ -188,7 +188,7 @@ func TestMailboxNamesChecked(t *testing.T) {
 
 // tree lists every folder and file under dir, but the files our own
 // bookkeeping rewrites, one per line.
-func tree(t *testing.T, dir string) string {
+func tree(t testing.TB, dir string) string {
 	t.Helper()
 	var b strings.Builder
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
