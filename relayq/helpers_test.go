@@ -2,15 +2,10 @@ package relayq
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -22,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/internal/testcert"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -340,21 +336,6 @@ func (s *primarySession) Logout() error {
 // selfSigned returns a TLS config with a throwaway certificate.
 func selfSigned(t *testing.T) *tls.Config {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		DNSNames:     []string{"primary.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl,
-		&key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	cert, _, _ := testcert.New(t, "primary.test")
 	return &tls.Config{Certificates: []tls.Certificate{cert}}
 }

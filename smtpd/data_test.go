@@ -1,14 +1,11 @@
 package smtpd
 
 import (
+	"github.com/stratamail/continuity/internal/testcert"
+
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"math/big"
 	"net"
 	"net/netip"
 	"strconv"
@@ -287,7 +284,7 @@ func TestSnapshotPerConnection(t *testing.T) {
 }
 
 func TestSTARTTLS(t *testing.T) {
-	cert := selfSigned(t)
+	cert, _, _ := testcert.New(t, "mx.test.invalid")
 	e := newEnv(t, func(s *Server) {
 		s.opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{
 			cert}}
@@ -313,24 +310,6 @@ func TestSTARTTLS(t *testing.T) {
 		" with ESMTPS id ") {
 		t.Errorf("Received header does not say ESMTPS:\n%s", hdr)
 	}
-}
-
-// selfSigned returns a throwaway certificate for 127.0.0.1.
-func selfSigned(t *testing.T) tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1),
-		NotBefore:   time.Now().Add(-time.Hour),
-		NotAfter:    time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl,
-		&key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func TestSMTPUTF8Received(t *testing.T) {

@@ -2,21 +2,15 @@ package smtpd
 
 import (
 	"github.com/stratamail/continuity/internal/authlimit"
+	"github.com/stratamail/continuity/internal/testcert"
 
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -390,45 +384,16 @@ func TestSubmissionMixedRecipients(t *testing.T) {
 	}
 }
 
-// tlsFiles writes a throwaway self-signed certificate and key into dir
-// and returns the server config and the paths.
-func tlsFiles(t *testing.T, dir string) (*tls.Config, string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		DNSNames:     []string{"mx.test.invalid"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl,
-		&key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert := filepath.Join(dir, "cert.pem")
-	keyFile := filepath.Join(dir, "key.pem")
-	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE",
-		Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{
-		Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
-	pair := tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	return &tls.Config{Certificates: []tls.Certificate{pair}}, cert,
-		keyFile
-}
-
 // newTLSSubEnv starts a submission server that offers AUTH only
 // under TLS.
 func newTLSSubEnv(t *testing.T) *subEnv {
 	dir := t.TempDir()
-	cfg, cert, key := tlsFiles(t, dir)
+	cert, key := testcert.WritePair(t, dir, "mx", "mx.test.invalid")
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{pair}}
 	text := strings.Replace(subConfig, "allow_insecure_auth = true",
 		"allow_insecure_auth = false", 1)
 	text = strings.Replace(text, "[[domain]]", fmt.Sprintf(
