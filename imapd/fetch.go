@@ -2,9 +2,12 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -25,8 +28,10 @@ import (
 // this method is called; imapd never sees the command. Fix upstream (or
 // on a go-imap upgrade) and turn TestFetchZeroOrHugeSeq around.
 //
-// TODO: a per-folder list-view cache (envelope, bodystructure, header
-// fields) for Roundcube, which fetches headers of every message.
+// What a message list asks for (size, arrival, envelope, the header
+// fields of store.ListFields) comes from the folder's list cache, so
+// that listing a large folder opens no message file once the cache
+// knows it.
 func (s *session) Fetch(w *imapserver.FetchWriter, set imap.NumSet,
 	opts *imap.FetchOptions) error {
 	sel, err := s.needSelected()
@@ -44,12 +49,39 @@ func (s *session) Fetch(w *imapserver.FetchWriter, set imap.NumSet,
 	if err != nil {
 		return s.fail(err)
 	}
+	defer func() {
+		if err := sel.folder.FlushListCache(); err != nil {
+			s.logger().Warn("list cache not saved", "err", err)
+		}
+	}()
 	for _, t := range targets {
 		if err := s.fetchOne(w, sel, t, opts); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// fromListCache reports whether the list cache can answer every item of
+// opts that needs the message: no body, no structure, and header fields
+// the cache keeps only.
+func fromListCache(opts *imap.FetchOptions) bool {
+	if opts.BodyStructure != nil || len(opts.BinarySection) > 0 ||
+		len(opts.BinarySectionSize) > 0 {
+		return false
+	}
+	for _, sec := range opts.BodySection {
+		if len(sec.Part) > 0 || sec.Specifier != imap.PartSpecifierHeader ||
+			len(sec.HeaderFields) == 0 || len(sec.HeaderFieldsNot) > 0 {
+			return false
+		}
+		for _, f := range sec.HeaderFields {
+			if !slices.Contains(store.ListFields, strings.ToLower(f)) {
+				return false
+			}
+		}
+	}
+	return needsFile(opts)
 }
 
 // needsFile reports whether opts asks for anything the file holds.
@@ -79,8 +111,21 @@ func setsSeen(opts *imap.FetchOptions) bool {
 // meanwhile by another session is skipped.
 func (s *session) fetchOne(w *imapserver.FetchWriter, sel *selected,
 	t target, opts *imap.FetchOptions) error {
+	var entry *store.ListEntry
+	if fromListCache(opts) {
+		e, err := sel.folder.ListEntry(t.msg)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return s.fail(err)
+		}
+		if e.Complete {
+			entry = e
+		}
+	}
 	var fh *os.File
-	if needsFile(opts) {
+	if entry == nil && needsFile(opts) {
 		var err error
 		fh, t.msg, err = sel.folder.Open(t.msg.UID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -106,7 +151,10 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, sel *selected,
 		rw.WriteFlags(imapFlags(t.msg.Flags))
 	}
 	var err error
-	if fh != nil {
+	switch {
+	case entry != nil:
+		err = writeListItems(rw, entry, opts)
+	case fh != nil:
 		err = writeFileItems(rw, fh, opts)
 	}
 	if cerr := rw.Close(); err == nil {
@@ -168,6 +216,29 @@ func writeFileItems(rw *imapserver.FetchResponseWriter, fh *os.File,
 	for _, sec := range opts.BinarySectionSize {
 		n := imapserver.ExtractBinarySectionSize(whole(), sec)
 		rw.WriteBinarySectionSize(sec, n)
+	}
+	return nil
+}
+
+// writeListItems writes the items fromListCache allows from e.
+func writeListItems(rw *imapserver.FetchResponseWriter, e *store.ListEntry,
+	opts *imap.FetchOptions) error {
+	hdr := append(slices.Clip(e.Fields), "\r\n"...) // and the empty line
+	if opts.InternalDate {
+		rw.WriteInternalDate(e.Arrived)
+	}
+	if opts.RFC822Size {
+		rw.WriteRFC822Size(e.Size)
+	}
+	if opts.Envelope {
+		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(hdr)))
+		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
+	}
+	for _, sec := range opts.BodySection {
+		r := io.NewSectionReader(bytes.NewReader(hdr), 0, int64(len(hdr)))
+		if err := writeSection(rw, sec, r); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -668,3 +668,42 @@ func TestIdleSeesDelivery(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestListViewFromCache fetches what Roundcube's message list asks for,
+// restarts the server, and fetches it again with the message files cut
+// short: the answers come from the list cache and are the same.
+func TestListViewFromCache(t *testing.T) {
+	dir := t.TempDir()
+	h := start(t, dir)
+	h.deliver(testMsg("first", "one"))
+	h.deliver(testMsg("second", "two"))
+	const list = "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE " +
+		"ENVELOPE BODY.PEEK[HEADER.FIELDS (DATE FROM TO SUBJECT " +
+		"CONTENT-TYPE CC REPLY-TO LIST-POST DISPOSITION-NOTIFICATION-TO " +
+		"X-PRIORITY)])"
+	r := h.raw(true)
+	r.cmd("SELECT INBOX")
+	before := r.cmd(list)
+	if !strings.Contains(strings.Join(before, "\n"), "Subject: second") {
+		t.Fatalf("list view: %q", before)
+	}
+	h.srv.Close()
+
+	filepath.WalkDir(filepath.Join(dir, "mail"), func(p string,
+		d os.DirEntry, err error) error {
+		parent := filepath.Base(filepath.Dir(p))
+		if err == nil && !d.IsDir() && (parent == "new" || parent == "cur") {
+			os.WriteFile(p, nil, 0o600) // only the cache knows them now
+		}
+		return nil
+	})
+	h2 := start(t, dir)
+	r2 := h2.raw(true)
+	r2.cmd("SELECT INBOX")
+	after := r2.cmd(list)
+	if strings.Join(before[:len(before)-1], "\n") !=
+		strings.Join(after[:len(after)-1], "\n") {
+		t.Errorf("after a restart:\n%s\nwant:\n%s",
+			strings.Join(after, "\n"), strings.Join(before, "\n"))
+	}
+}

@@ -68,6 +68,8 @@ type Folder struct {
 	list   uidList
 	msgs   []Message
 	obs    Observer
+
+	lc listCache // see listcache.go
 }
 
 // Name returns the folder's name ("INBOX", "Sent", "A.B").
@@ -407,6 +409,7 @@ func (f *Folder) load() error {
 		}
 	}
 	f.loaded = true
+	f.compactListCache(f.msgs)
 	return nil
 }
 

@@ -1,0 +1,278 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The list cache keeps, for each message of a folder, what a mail
+// client's message list asks for: the size, the arrival time and a set
+// of header fields (ListFields). Roundcube fetches those of every
+// message of a folder to sort it; with the cache that reads one file
+// instead of every message, and a restart reads it back instead of
+// parsing every message again.
+//
+// It is a cache: always rebuildable from the messages, never trusted
+// over them. A message file never changes once written (its flags live
+// in its name), so an entry never goes stale; entries of messages that
+// are gone are dropped when the file is compacted.
+//
+// On disk, beside the UID list, the file ListCacheFile holds a version
+// line and then one line per message, appended as messages are first
+// listed:
+//
+//	stratamail-listcache 1
+//	<key> TAB <size> TAB <arrival, Unix nanoseconds> TAB <Go-quoted fields>
+//
+// A line that does not parse is skipped (the message is read again).
+
+// ListCacheFile is the list cache's file name in a folder.
+const ListCacheFile = "stratamail-listcache"
+
+const listCacheHeader = "stratamail-listcache 1"
+
+// ListFields are the header fields the list cache keeps, in lower case:
+// those of an ENVELOPE (RFC 3501 §7.4.2) and of Roundcube's list view.
+var ListFields = []string{"date", "from", "sender", "reply-to", "to",
+	"cc", "bcc", "subject", "message-id", "in-reply-to", "references",
+	"content-type", "list-post", "disposition-notification-to",
+	"x-priority", "importance"}
+
+// maxListHeader bounds the header read to fill an entry; fields past it
+// are not cached, and ListCached then says the header may be incomplete.
+const maxListHeader = 256 << 10
+
+// ListEntry is what the list cache knows of one message.
+type ListEntry struct {
+	// Size is the message's size in bytes.
+	Size int64
+	// Arrived is the message's arrival (its file's modification time),
+	// IMAP's INTERNALDATE.
+	Arrived time.Time
+	// Fields are the message's ListFields header lines, as they are in
+	// the message, in their order, CRLF-terminated.
+	Fields []byte
+	// Complete is false when the header was too long to read whole, so
+	// that Fields may miss some.
+	Complete bool
+}
+
+// listCache is a folder's list cache in memory.
+type listCache struct {
+	mu      sync.Mutex
+	loaded  bool
+	entries map[string]*ListEntry
+	pending []string // keys added since the last Flush
+	lines   int      // entry lines in the file
+}
+
+// ListEntry returns the list cache entry of m, a message of f, reading
+// the message file when the cache lacks it.
+func (f *Folder) ListEntry(m Message) (*ListEntry, error) {
+	c := &f.lc
+	c.mu.Lock()
+	if !c.loaded {
+		c.load(filepath.Join(f.dir, ListCacheFile))
+	}
+	e := c.entries[m.Key]
+	c.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	e, err := f.readListEntry(m)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.entries[m.Key] == nil {
+		c.entries[m.Key] = e
+		c.pending = append(c.pending, m.Key)
+	}
+	c.mu.Unlock()
+	return e, nil
+}
+
+// readListEntry builds m's entry from its file, found again if a flag
+// change renamed it.
+func (f *Folder) readListEntry(m Message) (*ListEntry, error) {
+	fh, err := os.Open(m.Path)
+	if m.Path == "" || errors.Is(err, fs.ErrNotExist) {
+		if fh, m, err = f.Open(m.UID); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	defer fh.Close()
+	fi, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	fields, complete, err := listFields(io.LimitReader(fh, maxListHeader))
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: %w", m.Key, err)
+	}
+	return &ListEntry{Size: fi.Size(), Arrived: fi.ModTime(),
+		Fields: fields, Complete: complete}, nil
+}
+
+// listFields returns the ListFields lines of the header section r
+// starts with, and whether the section ended within r.
+func listFields(r io.Reader) ([]byte, bool, error) {
+	br := bufio.NewReader(r)
+	var out bytes.Buffer
+	keep := false
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(bytes.TrimRight(line, "\r\n")) == 0 && err == nil {
+			return out.Bytes(), true, nil // the empty line
+		}
+		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
+			name, _, _ := bytes.Cut(line, []byte(":"))
+			keep = slices.Contains(ListFields,
+				strings.ToLower(string(bytes.TrimSpace(name))))
+		}
+		if keep && len(line) > 0 {
+			out.Write(line)
+			if line[len(line)-1] != '\n' {
+				out.WriteString("\r\n")
+			}
+		}
+		if err == io.EOF {
+			// A message that is all header, or cut at the limit.
+			return out.Bytes(), len(line) == 0, nil
+		} else if err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// FlushListCache appends the entries made since the last call to the
+// folder's cache file. A failure only costs reading those messages
+// again after a restart.
+func (f *Folder) FlushListCache() error {
+	c := &f.lc
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.pending) == 0 {
+		return nil
+	}
+	path := filepath.Join(f.dir, ListCacheFile)
+	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	w := bufio.NewWriter(fh)
+	if st, err := fh.Stat(); err == nil && st.Size() == 0 {
+		w.WriteString(listCacheHeader + "\n")
+	}
+	for _, k := range c.pending {
+		if e := c.entries[k]; e != nil {
+			writeListLine(w, k, e)
+			c.lines++
+		}
+	}
+	c.pending = c.pending[:0]
+	err = errors.Join(w.Flush(), fh.Close())
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	return nil
+}
+
+func writeListLine(w *bufio.Writer, key string, e *ListEntry) {
+	complete := ""
+	if !e.Complete {
+		complete = "+"
+	}
+	fmt.Fprintf(w, "%s\t%d\t%d\t%s%s\n", key, e.Size,
+		e.Arrived.UnixNano(), complete, strconv.Quote(string(e.Fields)))
+}
+
+// load reads the cache file at path into c; a missing or foreign file
+// gives an empty cache. It runs with c.mu held.
+func (c *listCache) load(path string) {
+	c.loaded = true
+	c.entries = map[string]*ListEntry{}
+	fh, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(nil, 4*maxListHeader)
+	if !sc.Scan() || sc.Text() != listCacheHeader {
+		// Another format, or damage: start afresh, so that new
+		// entries are not appended to a file that will be ignored.
+		os.Remove(path)
+		return
+	}
+	for sc.Scan() {
+		c.lines++
+		if key, e, ok := parseListLine(sc.Text()); ok {
+			c.entries[key] = e
+		}
+	}
+}
+
+// parseListLine reads one entry line.
+func parseListLine(line string) (string, *ListEntry, bool) {
+	parts := strings.SplitN(line, "\t", 4)
+	if len(parts) != 4 || !validKey(parts[0]) {
+		return "", nil, false
+	}
+	size, err1 := strconv.ParseInt(parts[1], 10, 64)
+	nanos, err2 := strconv.ParseInt(parts[2], 10, 64)
+	quoted, incomplete := strings.CutPrefix(parts[3], "+")
+	fields, err3 := strconv.Unquote(quoted)
+	if err1 != nil || err2 != nil || err3 != nil || size < 0 {
+		return "", nil, false
+	}
+	return parts[0], &ListEntry{Size: size, Arrived: time.Unix(0, nanos),
+		Fields: []byte(fields), Complete: !incomplete}, true
+}
+
+// compactListCache rewrites the cache file with the entries of keep
+// only, when dead lines outnumber the live ones. It runs at the folder's
+// first scan, with f.mu held.
+func (f *Folder) compactListCache(keep []Message) {
+	c := &f.lc
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.loaded {
+		c.load(filepath.Join(f.dir, ListCacheFile))
+	}
+	if c.lines <= 2*len(keep)+100 {
+		return
+	}
+	live := map[string]*ListEntry{}
+	var b bytes.Buffer
+	w := bufio.NewWriter(&b)
+	w.WriteString(listCacheHeader + "\n")
+	for _, m := range keep {
+		if e := c.entries[m.Key]; e != nil {
+			live[m.Key] = e
+			writeListLine(w, m.Key, e)
+		}
+	}
+	w.Flush()
+	path := filepath.Join(f.dir, ListCacheFile)
+	tmp := path + ".tmp"
+	if os.WriteFile(tmp, b.Bytes(), 0o600) != nil ||
+		os.Rename(tmp, path) != nil {
+		os.Remove(tmp)
+		return
+	}
+	c.entries, c.lines, c.pending = live, len(live), nil
+}
