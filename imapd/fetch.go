@@ -223,7 +223,6 @@ func writeFileItems(rw *imapserver.FetchResponseWriter, fh *os.File,
 // writeListItems writes the items fromListCache allows from e.
 func writeListItems(rw *imapserver.FetchResponseWriter, e *store.ListEntry,
 	opts *imap.FetchOptions) error {
-	hdr := append(slices.Clip(e.Fields), "\r\n"...) // and the empty line
 	if opts.InternalDate {
 		rw.WriteInternalDate(e.Arrived)
 	}
@@ -231,16 +230,48 @@ func writeListItems(rw *imapserver.FetchResponseWriter, e *store.ListEntry,
 		rw.WriteRFC822Size(e.Size)
 	}
 	if opts.Envelope {
+		hdr := append(slices.Clip(e.Fields), "\r\n"...)
 		h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(hdr)))
 		rw.WriteEnvelope(imapserver.ExtractEnvelope(h))
 	}
 	for _, sec := range opts.BodySection {
-		r := io.NewSectionReader(bytes.NewReader(hdr), 0, int64(len(hdr)))
-		if err := writeSection(rw, sec, r); err != nil {
+		b := pickFields(e.Fields, sec.HeaderFields)
+		if p := sec.Partial; p != nil {
+			off := min(p.Offset, int64(len(b)))
+			b = b[off:min(off+p.Size, int64(len(b)))]
+		}
+		if err := writeLiteral(rw.WriteBodySection(sec,
+			int64(len(b))), b); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// pickFields returns the lines of the header fields named in names,
+// from the header lines hdr, in their order, and the empty line that
+// ends a header (RFC 3501 §6.4.5, HEADER.FIELDS).
+func pickFields(hdr []byte, names []string) []byte {
+	out := make([]byte, 0, len(hdr)+2)
+	keep := false
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line = hdr[:i+1]
+		}
+		hdr = hdr[len(line):]
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, _ := bytes.Cut(line, []byte(":"))
+			name = bytes.TrimSpace(name)
+			keep = slices.ContainsFunc(names, func(n string) bool {
+				return strings.EqualFold(n, string(name))
+			})
+		}
+		if keep {
+			out = append(out, line...)
+		}
+	}
+	return append(out, "\r\n"...)
 }
 
 // writeSection writes one BODY[...] item. The whole message, or a

@@ -119,7 +119,7 @@ func (f *Folder) readListEntry(m Message) (*ListEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	fields, complete, err := listFields(io.LimitReader(fh, maxListHeader))
+	fields, complete, err := ListFieldsOf(io.LimitReader(fh, maxListHeader))
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", m.Key, err)
 	}
@@ -127,9 +127,10 @@ func (f *Folder) readListEntry(m Message) (*ListEntry, error) {
 		Fields: fields, Complete: complete}, nil
 }
 
-// listFields returns the ListFields lines of the header section r
-// starts with, and whether the section ended within r.
-func listFields(r io.Reader) ([]byte, bool, error) {
+// ListFieldsOf returns the ListFields lines of the header section r
+// starts with, as the list cache keeps them, and whether the section
+// ended within r.
+func ListFieldsOf(r io.Reader) ([]byte, bool, error) {
 	br := bufio.NewReader(r)
 	var out bytes.Buffer
 	keep := false

@@ -24,7 +24,7 @@ func TestListFields(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, complete, err := listFields(strings.NewReader(tt.in))
+			got, complete, err := ListFieldsOf(strings.NewReader(tt.in))
 			if err != nil || string(got) != tt.want ||
 				complete != tt.complete {
 				t.Errorf("got %q, %v, %v; want %q, %v", got, complete,
