@@ -346,3 +346,38 @@ func (r *recorder) Appended(n uint32) {
 func (r *recorder) FlagsChanged(seq uint32, m Message, _ any) {
 	r.events = append(r.events, fmt.Sprintf("flags %d %s", seq, m.Flags))
 }
+
+// TestScanSkipsUnchangedFolders: a folder whose new/ and cur/ look
+// unchanged is not read again until rescanEvery has passed, and then a
+// file that arrived within the same tick of the filesystem's clock shows.
+func TestScanSkipsUnchangedFolders(t *testing.T) {
+	s, a := newAccount(t)
+	deliver(t, s, testAddr, "Subject: one\r\n\r\n1\r\n")
+	f, err := a.Folder("INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, msgs := snapshot(t, f); len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	// A second message, with new/'s time put back as it was: as if it
+	// came within the same tick.
+	newDir := filepath.Join(a.Root(), "new")
+	fi, err := os.Stat(newDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s, testAddr, "Subject: two\r\n\r\n2\r\n")
+	if err := os.Chtimes(newDir, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, msgs := snapshot(t, f); len(msgs) != 1 {
+		t.Errorf("the folder was read again: %d messages", len(msgs))
+	}
+	f.mu.Lock()
+	f.readAt = f.readAt.Add(-rescanEvery)
+	f.mu.Unlock()
+	if _, _, msgs := snapshot(t, f); len(msgs) != 2 {
+		t.Errorf("after rescanEvery: %d messages, want 2", len(msgs))
+	}
+}
