@@ -1,9 +1,13 @@
 package smtpd
 
 import (
+	"bufio"
+	"crypto/tls"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/stratamail/continuity/internal/testcert"
 )
 
 // TestSmuggling sends the SMTP smuggling payloads: a message whose body
@@ -81,5 +85,44 @@ func TestSmugglingDotCR(t *testing.T) {
 	if i := strings.Index(strings.ReplaceAll(string(data), "\r\n", ""),
 		"\r"); i >= 0 {
 		t.Errorf("a bare CR was stored at %d: %q", i, data)
+	}
+}
+
+// TestSTARTTLSPipelining sends commands in clear text behind STARTTLS
+// in the same packet (CVE-2011-0411's attack): they must be dropped, not
+// run inside the TLS session, and the session must start afresh, with
+// EHLO required again.
+func TestSTARTTLSPipelining(t *testing.T) {
+	cert, _, _ := testcert.New(t, "mx.test.invalid")
+	e := newEnv(t, func(s *Server) {
+		s.opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{
+			cert}}
+	})
+	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.write("STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n" +
+		"RCPT TO:<alice@example.test>\r\n")
+	d.expect("220 ")
+	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		// The handshake may also fail on the injected bytes; either way
+		// nothing ran.
+		t.Logf("handshake failed: %v", err)
+		e.checkNothingStored()
+		return
+	}
+	sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+	sd.cmd("RCPT TO:<alice@example.test>", "5") // no MAIL: none ran
+	sd.cmd("EHLO client.test", "250 ")
+	sd.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+	sd.cmd("RCPT TO:<alice@example.test>", "250 ")
+	sd.cmd("DATA", "354 ")
+	if got := sd.cmd("Subject: x\r\n\r\nover TLS\r\n.", "250 "); got == "" {
+		t.Fatal("no reply")
+	}
+	sd.cmd("QUIT", "221 ")
+	if strings.Contains(e.logs.String(), "injected@evil.test") {
+		t.Errorf("the injected MAIL reached the session:\n%s",
+			e.logs.String())
 	}
 }
