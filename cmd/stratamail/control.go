@@ -121,8 +121,11 @@ func queueOp(q *relayq.Queue, req controlRequest) controlReply {
 			req.Op)}
 	}
 	ids := req.IDs
+	if len(ids) == 0 && req.Domain == "" {
+		return controlReply{Error: req.Op + " needs IDs or a domain"}
+	}
 	if len(ids) == 0 {
-		// A whole domain: the CLI insists on one being named.
+		// A whole domain's entries.
 		entries, _ := q.List(req.Domain)
 		for _, e := range entries {
 			ids = append(ids, e.ID)
