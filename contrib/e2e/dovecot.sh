@@ -16,28 +16,18 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 log() { printf '%s\n' "dovecot: $*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 . "$repo/contrib/lib.sh"
+. "$repo/contrib/dovecot-peer.sh"
 
-if ! command -v dovecot >/dev/null; then
-	log "installing dovecot-imapd"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get -o DPkg::Lock::Timeout=900 install -y -qq dovecot-imapd \
-		>/dev/null || { apt-get update -qq &&
-		apt-get -o DPkg::Lock::Timeout=900 install -y -qq dovecot-imapd \
-			>/dev/null; }
-fi
+dv_install
 [ "$(id -u)" = 0 ] || die "run as root (Dovecot drops to its own users)"
 
 tmp=$(mktemp -d /tmp/stratamail-dovecot.XXXXXX)
-chmod 755 "$tmp"
 sm_pid=
-dv=$tmp/dovecot
 cleanup() {
 	local rc=$?
 	set +e
 	[ -n "$sm_pid" ] && stop_pid "$sm_pid"
-	if [ -f "$dv/run/master.pid" ]; then
-		stop_pid "$(cat "$dv/run/master.pid")"
-	fi
+	dv_stop
 	if [ "${KEEP:-}" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
 	exit "$rc"
 }
@@ -48,7 +38,6 @@ trap 'exit 130' INT TERM
 free_port smtp
 free_port imap
 free_port relay
-free_port dport
 "$tmp/stratamail" demo -dir "$tmp/demo" -smtp "127.0.0.1:$smtp" \
 	-imap "127.0.0.1:$imap" -relay "127.0.0.1:$relay" \
 	>"$tmp/demo.out" 2>"$tmp/demo.log" &
@@ -73,51 +62,12 @@ python3 "$repo/contrib/e2e/dovecot_compare.py" fill \
 	--imap "127.0.0.1:$imap" --user "$user" --password "$password"
 
 # Dovecot on a copy of the Maildir, owned by an unprivileged user.
-mkdir -p "$dv/run" "$dv/mail/example.test"
-cp -a "$tmp/demo/mail/example.test/alice" "$dv/mail/example.test/alice"
-chown -R nobody:nogroup "$dv/mail"
-printf '%s:{PLAIN}%s\n' "$user" "$password" >"$dv/passwd"
-cat >"$dv/dovecot.conf" <<CONF
-# Private instance written by contrib/e2e/dovecot.sh.
-base_dir = $dv/run
-instance_name = stratamail-compare
-listen = 127.0.0.1
-protocols = imap
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-log_path = $dv/dovecot.log
-first_valid_uid = 1
-mail_location = maildir:$dv/mail/%d/%n
-passdb {
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%u $dv/passwd
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=$dv/mail/%d/%n
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $dport
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-service auth {
-  unix_listener auth-userdb {
-    mode = 0666
-  }
-}
-CONF
-dovecot -c "$dv/dovecot.conf"
-for _ in $(seq 50); do
-	(exec 3<>"/dev/tcp/127.0.0.1/$dport") 2>/dev/null && break
-	sleep 0.2
-done
+dv_setup "$tmp/dovecot" stratamail-compare "$user" "{PLAIN}$password"
+mkdir -p "$dv_mail/example.test"
+cp -a "$tmp/demo/mail/example.test/alice" "$dv_mail/example.test/alice"
+chown -R nobody:nogroup "$dv_mail"
+dv_start
 python3 "$repo/contrib/e2e/dovecot_compare.py" compare \
-	--a "127.0.0.1:$imap" --b "127.0.0.1:$dport" \
+	--a "127.0.0.1:$imap" --b "127.0.0.1:$dv_port" \
 	--user "$user" --password "$password" ||
-	{ tail -20 "$dv/dovecot.log" >&2; exit 1; }
+	{ tail -20 "$dv_log" >&2; exit 1; }
