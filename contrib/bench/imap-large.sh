@@ -18,7 +18,9 @@
 #   warm   a new connection to the running server (WARM times; median);
 #   cold   the first session after both servers restarted;
 # then a body-text UID SEARCH on a new connection, and the resident
-# memory of each server's processes at its end. Prints both, the ratios
+# memory of each server's processes at its end; last, single commands
+# on a warm connection that split the list view's cost (NOOP, FETCH 1:*
+# of UIDs only, of INTERNALDATE, of the Date header; one message). Prints both, the ratios
 # stratamail/dovecot and whether the targets are met (warm: no slower
 # than Dovecot; cold: within 2x). "Cold" restarts the servers only: the
 # kernel's page cache stays warm (dropping it would slow everyone on
@@ -34,8 +36,8 @@
 #     KEEP=1              keep the scratch folder (logs, both Maildirs)
 # Needs Go, python3 and npm; installs dovecot-imapd when missing. All on
 # 127.0.0.1, in a mktemp -d folder removed at the end. Exits non-zero when
-# a session fails, a search finds the wrong messages or the two servers
-# show different first pages; a missed target is reported, not an error.
+# a session fails, SELECT or SEARCH find the wrong number of messages or
+# a page is short; a missed target or a different page is only reported.
 set -euo pipefail
 
 N=${N:-100000}
@@ -183,6 +185,9 @@ session dovecot cold
 log "body search"
 session stratamail search --search "$WORD"
 session dovecot search --search "$WORD"
+log "single commands (where the time goes)"
+session stratamail probe --probe
+session dovecot probe --probe
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- the report -------------------------------------------------------------------
