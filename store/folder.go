@@ -78,7 +78,7 @@ type Folder struct {
 
 // rescanEvery bounds how long an unchanged-looking folder goes without
 // a directory read.
-const rescanEvery = 2 * time.Second
+const rescanEvery = 10 * time.Second
 
 // dirStamp is the modification times of a folder's new/ and cur/.
 type dirStamp struct {
