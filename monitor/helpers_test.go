@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"github.com/stratamail/continuity/internal/fakeclock"
+
 	"bytes"
 	"context"
 	"errors"
@@ -16,54 +18,16 @@ import (
 // t0 is the fake clock's start.
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeClock is a Clock the test moves by hand. Each call of After is
-// announced on waits, so a test can wait for a goroutine to block on
-// the clock before moving it.
+// fakeClock is the shared fake clock with each After call announced,
+// so that a test can wait for the monitor to set its next timer.
 type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-	waits   chan time.Duration
-}
-
-type waiter struct {
-	at time.Time
-	ch chan time.Time
+	*fakeclock.Clock
+	waits <-chan time.Duration
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: t0, waits: make(chan time.Duration, 100)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	ch := make(chan time.Time, 1)
-	c.waiters = append(c.waiters, waiter{c.now.Add(d), ch})
-	c.mu.Unlock()
-	c.waits <- d
-	return ch
-}
-
-// Advance moves the clock on by d and fires the timers that are due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	keep := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(c.now) {
-			keep = append(keep, w)
-		} else {
-			w.ch <- c.now
-		}
-	}
-	c.waiters = keep
+	c := fakeclock.New(t0)
+	return &fakeClock{Clock: c, waits: c.Announce()}
 }
 
 // wait returns the duration of the next After call, blocking until a
