@@ -1,8 +1,6 @@
 package monitor
 
 import (
-	"github.com/stratamail/continuity/internal/fakeclock"
-
 	"bytes"
 	"context"
 	"errors"
@@ -13,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/internal/fakeclock"
 )
 
 // t0 is the fake clock's start.
