@@ -1,11 +1,11 @@
 package conf
 
 import (
-	"github.com/stratamail/continuity/internal/testcert"
-
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stratamail/continuity/internal/testcert"
 )
 
 // okOperator is a valid [[operator]] entry of three lines.

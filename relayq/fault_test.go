@@ -2,15 +2,15 @@ package relayq
 
 import (
 	"fmt"
-	"github.com/stratamail/continuity/conf"
 	"os"
-
 	"bufio"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stratamail/continuity/conf"
 )
 
 // faultPrimary is a primary on loopback that follows a script, for the

@@ -1,8 +1,6 @@
 package relayq
 
 import (
-	"github.com/stratamail/continuity/conf"
-
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stratamail/continuity/conf"
 )
 
 const testBody = "From: s@elsewhere.test\r\nSubject: hi\r\n\r\n" +

@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"github.com/stratamail/continuity/internal/testcert"
-
 	"bufio"
 	"crypto/tls"
 	"errors"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/stratamail/continuity/internal/testcert"
 )
 
 // TestBareLineEndings: a body with a bare CR or LF is refused with 550

@@ -1,9 +1,6 @@
 package smtpd
 
 import (
-	"github.com/stratamail/continuity/internal/authlimit"
-	"github.com/stratamail/continuity/internal/testcert"
-
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -19,6 +16,9 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/stratamail/continuity/internal/authlimit"
+	"github.com/stratamail/continuity/internal/testcert"
 )
 
 // subConfig is testConfig's domains and users behind a submission
