@@ -1,10 +1,10 @@
 package relayq
 
 import (
-	"fmt"
-	"os"
 	"bufio"
+	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
