@@ -25,8 +25,9 @@ const maxSearchRead = 32 << 20
 // criteria go-imap parses. Every field of the result is filled: beta.8
 // panics the connection on a nil All under ESEARCH.
 //
-// TODO: read message contents from the list-view cache once there is
-// one; SEARCH BODY/TEXT reads every message now.
+// TODO: SEARCH BODY and TEXT read every message of the folder (as
+// Dovecot does without a full-text index); header criteria could be
+// answered from the list cache where it keeps the field.
 func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria,
 	_ *imap.SearchOptions) (*imap.SearchData, error) {
 	sel, err := s.needSelected()

@@ -146,11 +146,9 @@ func isLoopbackHost(hostport string) bool {
 }
 
 // connectMX opens a session with the first of domain's mail hosts that
-// takes one, trying each address of each in order.
-//
-// TODO: an MX host that is this server (a domain whose MX points here
-// but is not configured) would loop; refuse a banner or EHLO naming our
-// own hostname, as the relay TODO in conf.RelayLoops says.
+// takes one, trying each address of each in order. A host that greets
+// with our own hostname (a domain whose MX points here but is not
+// configured) is refused as a loop (ErrLoop), as a relay host is.
 func (q *Queue) connectMX(domain string) (*session, error) {
 	ctx, cancel := context.WithTimeout(q.run.ctx, q.dialTimeout())
 	hosts, err := q.mxHosts(ctx, domain)
