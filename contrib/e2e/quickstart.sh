@@ -71,11 +71,15 @@ $out"
 done
 grep -q 'This is a test mailing' "$tmp/outputs" ||
 	die "the message sent was not read back over IMAP"
+# queue_empty: not "queue list | grep -q", which pipefail fails when
+# grep exits before list has written everything.
+queue_empty() {
+	grep -q '^0 message(s)' \
+		<<<"$("$tmp/stratamail" queue list -config "$tmp/demo/stratamail.toml")"
+}
 for _ in $(seq 150); do
-	"$tmp/stratamail" queue list -config "$tmp/demo/stratamail.toml" |
-		grep -q '^0 message(s)' && break
+	queue_empty && break
 	sleep 0.2
 done
-"$tmp/stratamail" queue list -config "$tmp/demo/stratamail.toml" |
-	grep -q '^0 message(s)' || die "the queue did not drain"
+queue_empty || die "the queue did not drain"
 log "PASS: ${#cmds[@]} commands of the demo's instructions ran; the queue drained"
