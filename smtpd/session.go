@@ -32,11 +32,11 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if b.srv.opts.Submission {
 		s.log = s.log.With("service", "submission")
 	}
-	if helo := c.Hostname(); hasControl(helo) {
+	if helo := c.Hostname(); badHelo(helo) != "" {
 		// go-smtp answers with our reply and forgets the name.
 		s.log.Info("mail refused", "helo", helo, "outcome",
 			"refused", "code", codeString(replyBadHelo),
-			"reason", "control character in HELO")
+			"reason", badHelo(helo))
 		b.srv.stats.countRefusal(replyBadHelo)
 		return nil, replyBadHelo
 	}
@@ -115,8 +115,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) (err error) {
 // second EHLO changes it without a new session.
 func checkMail(t *txn, opts *smtp.MailOptions) (*smtp.SMTPError,
 	string) {
-	if hasControl(t.helo) {
-		return replyBadHelo, "control character in HELO"
+	if why := badHelo(t.helo); why != "" {
+		return replyBadHelo, why
 	}
 	if opts.Auth != nil && hasControl(*opts.Auth) {
 		return replyBadParam, "control character in AUTH="
@@ -292,3 +292,18 @@ func (s *session) logTxn(t *txn, o outcome) {
 }
 
 func joinIDs(ids []string) string { return strings.Join(ids, " ") }
+
+// maxHelo is the longest HELO argument: a domain name (RFC 5321
+// §4.5.3.1.2) or an address literal fits in 255 octets.
+const maxHelo = 255
+
+// badHelo says what is wrong with a HELO/EHLO argument, or "".
+func badHelo(helo string) string {
+	switch {
+	case hasControl(helo):
+		return "control character in HELO"
+	case len(helo) > maxHelo:
+		return "HELO argument over 255 octets"
+	}
+	return ""
+}

@@ -126,7 +126,8 @@ func TestReplyCodes(t *testing.T) {
 }
 
 func TestBadHELO(t *testing.T) {
-	for _, helo := range []string{"a\x00b", "a\rb", "a\x1bb"} {
+	for _, helo := range []string{"a\x00b", "a\rb", "a\x1bb",
+		strings.Repeat("a", maxHelo+1)} {
 		e := newEnv(t)
 		d := e.dial()
 		d.cmd("EHLO "+helo, "501 5.5.2 ")
