@@ -41,9 +41,10 @@ func runQueue(args []string, stdout, stderr io.Writer) error {
 
 // queueCmd holds the flags the queue commands share.
 type queueCmd struct {
-	fs     *flag.FlagSet
-	path   *string
-	domain *string
+	fs      *flag.FlagSet
+	path    *string
+	dataDir *string
+	domain  *string
 }
 
 // newQueueCmd returns the flags of a queue command; -domain only when
@@ -52,6 +53,8 @@ func newQueueCmd(name, args, about string, stderr io.Writer) *queueCmd {
 	fs := newFlagSet("queue "+name, args, about, stderr)
 	q := &queueCmd{fs: fs,
 		path: fs.String("config", defaultConfig, "the config `file`"),
+		dataDir: fs.String("data-dir", "", "the data `folder`, "+
+			"instead of the config file's (for a config file with errors)"),
 	}
 	if strings.Contains(args, "-domain") {
 		q.domain = fs.String("domain", "", "only this `domain` "+
@@ -77,9 +80,15 @@ func (q *queueCmd) parseIDs(args []string, min, max int) (*conf.Config,
 		q.fs.Usage()
 		return nil, "", errUsage
 	}
-	cfg, err := conf.Load(*q.path)
-	if err != nil {
-		return nil, "", err
+	var cfg *conf.Config
+	var err error
+	if *q.dataDir != "" {
+		// The queue needs nothing of the file but the data folder.
+		cfg = &conf.Config{Path: *q.path,
+			Server: conf.Server{DataDir: *q.dataDir}}
+	} else if cfg, err = conf.Load(*q.path); err != nil {
+		return nil, "", fmt.Errorf("%w\n(with -data-dir the queue "+
+			"commands work without the config file)", err)
 	}
 	domain := ""
 	if q.domain != nil {

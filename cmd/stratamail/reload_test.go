@@ -272,3 +272,32 @@ func TestQueueManager(t *testing.T) {
 		t.Errorf("bob's mailbox holds %d messages, want 4", n)
 	}
 }
+
+// TestQueueWithBrokenConfig: with the config file broken, the queue
+// commands say how to go on, and work with -data-dir.
+func TestQueueWithBrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	e := startEnv(t, dir, freeAddr(t))
+	if err := sendMail(t, e.smtp, "s@elsewhere.test",
+		[]string{"bob@example.test"}, testMessage("kept")); err != nil {
+		t.Fatal(err)
+	}
+	e.stop()
+	if err := os.WriteFile(e.cfgPath, []byte("[server\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := runCLI(t, 1, "queue", "list", "-config", e.cfgPath)
+	if !strings.Contains(out, "-data-dir") {
+		t.Errorf("no hint at -data-dir:\n%s", out)
+	}
+	data := filepath.Join(dir, "data")
+	out = runCLI(t, 0, "queue", "list", "-data-dir", data)
+	if !strings.Contains(out, "1 message(s)") {
+		t.Errorf("queue list -data-dir:\n%s", out)
+	}
+	out = runCLI(t, 0, "queue", "delete", "-data-dir", data, "-domain",
+		"example.test")
+	if !strings.Contains(out, "deleted 1 message(s)") {
+		t.Errorf("queue delete -data-dir:\n%s", out)
+	}
+}
