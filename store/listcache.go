@@ -137,7 +137,7 @@ func ListFieldsOf(r io.Reader) ([]byte, bool, error) {
 	for {
 		line, err := br.ReadBytes('\n')
 		if len(bytes.TrimRight(line, "\r\n")) == 0 && err == nil {
-			return out.Bytes(), true, nil // the empty line
+			return bytes.Clone(out.Bytes()), true, nil // the empty line
 		}
 		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
 			name, _, _ := bytes.Cut(line, []byte(":"))
@@ -152,7 +152,7 @@ func ListFieldsOf(r io.Reader) ([]byte, bool, error) {
 		}
 		if err == io.EOF {
 			// A message that is all header, or cut at the limit.
-			return out.Bytes(), len(line) == 0, nil
+			return bytes.Clone(out.Bytes()), len(line) == 0, nil
 		} else if err != nil {
 			return nil, false, err
 		}
