@@ -3,11 +3,13 @@ package imapd
 import (
 	"errors"
 	"io/fs"
+	"math"
 	"reflect"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -335,9 +337,31 @@ func (s *session) Append(mailbox string, r imap.LiteralReader,
 	if err != nil {
 		return nil, err
 	}
+	if free := s.srv.opts.FreeDisk(s.srv.opts.Store.DataDir()); free >= 0 &&
+		free < r.Size()+appendReserve {
+		// Keep the room intake needs: a user filling the disk must
+		// not stop mail for everyone.
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo,
+			Code: imap.ResponseCodeOverQuota,
+			Text: "Not enough free disk space"}
+	}
 	v, uid, err := f.Append(r, r.Size(), lettersOf(opts.Flags), opts.Time)
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: v}, nil
+}
+
+// appendReserve is the free space APPEND leaves for SMTP intake, as
+// smtpd's low-disk check asks for a message plus 64 MiB.
+const appendReserve = 128 << 20
+
+// AppendLimit is the largest APPEND literal, max_message_size: go-imap
+// refuses a larger one (NO [TOOBIG]) before reading it and advertises
+// APPENDLIMIT (RFC 7889).
+func (s *session) AppendLimit() uint32 {
+	if s.cfg == nil || s.cfg.Server.MaxMessageSize <= 0 {
+		return conf.DefaultMaxMessageSize
+	}
+	return uint32(min(s.cfg.Server.MaxMessageSize, math.MaxUint32))
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// Default time.Now and time.Sleep.
 	Now   func() time.Time
 	Sleep func(time.Duration)
+	// FreeDisk returns the bytes free under a folder, -1 if unknown;
+	// default a statfs. Tests replace it.
+	FreeDisk func(dir string) int64
 	// IdlePoll is how often an IDLE session looks for new mail
 	// delivered behind its back; 0 means 10 seconds.
 	IdlePoll time.Duration
@@ -98,6 +101,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Sleep == nil {
 		opts.Sleep = time.Sleep
+	}
+	if opts.FreeDisk == nil {
+		opts.FreeDisk = store.FreeDisk
 	}
 	s := &Server{opts: opts, log: opts.Logger,
 		auth: authlimit.New(authlimit.PerUser, authlimit.PerAddr)}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -56,15 +55,6 @@ func refuseBusy(c net.Conn) {
 	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	c.Write([]byte(codeString(r) + " " + r.Message + "\r\n"))
 	c.Close()
-}
-
-// freeDisk returns the bytes free for us under dir, or -1 if unknown.
-func freeDisk(dir string) int64 {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		return -1
-	}
-	return int64(st.Bavail) * st.Bsize
 }
 
 // checkDisk refuses a transaction when the data directory could not

@@ -118,7 +118,7 @@ var defaultTuning = tuning{
 	dataReadTimeout: 5 * time.Minute,
 	dataTotal:       2 * time.Hour,
 	sleep:           time.Sleep,
-	freeDisk:        freeDisk,
+	freeDisk:        store.FreeDisk,
 	exemptLoopback:  true,
 }
 

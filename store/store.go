@@ -129,3 +129,13 @@ func SyncDir(dir string) error {
 	}
 	return err
 }
+
+// FreeDisk returns the bytes an unprivileged writer may still use on
+// the filesystem of dir, or -1 if that cannot be known.
+func FreeDisk(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1
+	}
+	return int64(st.Bavail) * st.Bsize
+}

@@ -1,0 +1,60 @@
+package imapd
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/store"
+)
+
+// TestAppendLimits: a literal over max_message_size is refused before
+// it is sent (NO [TOOBIG], APPENDLIMIT advertised), and APPEND leaves
+// the free space SMTP intake needs.
+func TestAppendLimits(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, dir)
+	free := int64(1 << 40)
+	srv := New(Options{Store: st, InsecureAuth: true,
+		Config:   func() *conf.Config { return cfg },
+		Logger:   slog.New(slog.DiscardHandler),
+		FreeDisk: func(string) int64 { return free },
+	})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	h := &harness{t: t, addr: l.Addr().String()}
+	r := h.raw(true)
+
+	caps := strings.Join(r.cmd("CAPABILITY"), "\n")
+	want := fmt.Sprintf("APPENDLIMIT=%d", cfg.Server.MaxMessageSize)
+	if !strings.Contains(caps, want) {
+		t.Errorf("no %s in %s", want, caps)
+	}
+	r.n++
+	tag := fmt.Sprintf("t%d", r.n)
+	fmt.Fprintf(r.c, "%s APPEND INBOX {%d}\r\n", tag,
+		cfg.Server.MaxMessageSize+1)
+	if got := r.line(); !strings.HasPrefix(got, tag+" NO [TOOBIG]") {
+		t.Errorf("APPEND over the limit: %q", got)
+	}
+	if got := r.appendTo("INBOX", "Subject: x\r\n\r\nx\r\n"); !strings.
+		Contains(got, " OK ") {
+		t.Errorf("APPEND of a small message: %q", got)
+	}
+	free = 100 << 20 // less than appendReserve
+	if got := r.appendTo("INBOX", "Subject: y\r\n\r\ny\r\n"); !strings.
+		Contains(got, "NO [OVERQUOTA]") {
+		t.Errorf("APPEND on a nearly full disk: %q", got)
+	}
+}
