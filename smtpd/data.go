@@ -159,7 +159,7 @@ func (s *session) receive(sp *store.Spool, t *txn, r io.Reader,
 	w.Write(received(s.trace(t, o.id)))
 	body := bodyChecker{max: s.cfg.Server.MaxMessageSize}
 	fields := newHeaderChecker()
-	var parts multipartCounter
+	parts := newMIMECounter()
 	var hdr *headerCapture
 	if s.srv.opts.Submission {
 		hdr = &headerCapture{}
@@ -265,6 +265,7 @@ type bodyChecker struct {
 	max    int64
 	size   int64
 	prevCR bool
+	line   int // bytes of the current line
 }
 
 // check inspects the next piece of the body.
@@ -281,6 +282,13 @@ func (b *bodyChecker) check(p []byte) (*smtp.SMTPError, string) {
 			return replyBareLF, "bare LF in body"
 		}
 		b.prevCR = c == '\r'
+		// go-smtp limits lines in DATA but not in BDAT chunks; a line
+		// the primary would refuse must not get a 250 here.
+		if b.line++; c == '\n' {
+			b.line = 0
+		} else if b.line > MaxLineLength {
+			return replyLineTooLong, "line over 64 KiB"
+		}
 	}
 	return nil, ""
 }

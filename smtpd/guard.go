@@ -130,31 +130,61 @@ func (h *headerChecker) check(p []byte) (*smtp.SMTPError, string) {
 	return nil, ""
 }
 
-// maxMultiparts bounds the "multipart/" media types in a message. Each
-// level of nested MIME needs one, and go-imap's BODYSTRUCTURE costs
-// grow faster than the depth: 20,000 levels (1.4 MB) keep a FETCH busy
-// for minutes and then fail it. Real mail has a handful.
-const maxMultiparts = 1000
+// maxContainers bounds the MIME containers in a message: "multipart/"
+// and "message/rfc822" (or "message/global") media types, each of which
+// can nest another level. go-imap's BODYSTRUCTURE costs grow faster
+// than the depth: 20,000 levels (1.4 MB) keep a FETCH busy for minutes,
+// or take gigabytes of memory, and then fail it. Real mail has a
+// handful. maxParts bounds the parts of all the containers together,
+// counted as boundary lines ("--" and a non-space at the start of a
+// line): 2,500,000 empty parts make a 137 MB BODYSTRUCTURE.
+const (
+	maxContainers = 1000
+	maxParts      = 10000
+)
 
-// multipartCounter counts "multipart/", in any case, anywhere in a
-// message as it streams by. Counting everywhere, not only in
-// Content-Type fields, needs no MIME parsing and cannot be dodged by
-// folding a field.
-type multipartCounter struct {
-	n    int
-	tail []byte // the end of the previous piece, lower case
+// mimeCounter counts MIME containers and part boundaries as a message
+// streams by. Counting media types anywhere, not only in Content-Type
+// fields, needs no MIME parsing and cannot be dodged by folding a
+// field.
+type mimeCounter struct {
+	containers int
+	parts      int
+	tail       []byte // the end of the previous piece, lower case
+	bol        bool   // the next byte starts a line
+	dash       int    // dashes at the start of the current line
 }
 
-var multipartToken = []byte("multipart/")
+var containerTokens = [][]byte{[]byte("multipart/"),
+	[]byte("message/rfc822"), []byte("message/global")}
+
+func newMIMECounter() *mimeCounter { return &mimeCounter{bol: true} }
 
 // check inspects the next piece of the message.
-func (m *multipartCounter) check(p []byte) (*smtp.SMTPError, string) {
-	k := len(multipartToken) - 1
+func (m *mimeCounter) check(p []byte) (*smtp.SMTPError, string) {
+	const keep = len("message/rfc822") - 1
 	buf := append(m.tail, bytes.ToLower(p)...)
-	m.n += bytes.Count(buf, multipartToken)
-	if m.n > maxMultiparts {
-		return replyTooComplex, "over 1,000 MIME multiparts"
+	for _, tok := range containerTokens {
+		m.containers += bytes.Count(buf, tok)
 	}
-	m.tail = append(m.tail[:0], buf[max(0, len(buf)-k):]...)
+	if m.containers > maxContainers {
+		return replyTooComplex, "over 1,000 MIME containers"
+	}
+	m.tail = append(m.tail[:0], buf[max(0, len(buf)-keep):]...)
+	for _, c := range p {
+		switch {
+		case c == '\n':
+			m.bol, m.dash = true, 0
+			continue
+		case m.bol && c == '-' && m.dash < 2:
+			m.dash++
+			continue
+		case m.bol && m.dash == 2 && c != ' ' && c != '\t' && c != '\r':
+			if m.parts++; m.parts > maxParts {
+				return replyTooComplex, "over 10,000 MIME parts"
+			}
+		}
+		m.bol = false
+	}
 	return nil, ""
 }

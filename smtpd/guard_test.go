@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // received returns n Received fields.
@@ -165,14 +167,17 @@ func waitUntil(t *testing.T, cond func() bool) {
 	}
 }
 
-func TestMultipartCounter(t *testing.T) {
-	nested := func(n int) string {
+func TestMIMECounter(t *testing.T) {
+	nested := func(n int, ctype string) string {
 		var b strings.Builder
 		for i := range n {
-			fmt.Fprintf(&b, "Content-Type: MULTIPART/mixed; "+
-				"boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+			fmt.Fprintf(&b, "Content-Type: %s; boundary=b%d\r\n\r\n", ctype, i)
 		}
 		return b.String()
+	}
+	parts := func(n int) string {
+		return "Content-Type: multipart/mixed; boundary=x\r\n\r\n" +
+			strings.Repeat("--x\r\n\r\n", n) + "--x--\r\n"
 	}
 	tests := []struct {
 		name  string
@@ -180,14 +185,23 @@ func TestMultipartCounter(t *testing.T) {
 		chunk int
 		want  bool // refused
 	}{
-		{"a few parts", nested(10), 7, false},
-		{"at the limit", nested(maxMultiparts), 4096, false},
-		{"one over", nested(maxMultiparts + 1), 4096, true},
-		{"split across every read", nested(maxMultiparts + 1), 3, true},
+		{"a few parts", nested(10, "multipart/mixed"), 7, false},
+		{"multiparts at the limit", nested(maxContainers,
+			"MULTIPART/mixed"), 4096, false},
+		{"one multipart over", nested(maxContainers+1, "multipart/mixed"),
+			4096, true},
+		{"split across every read", nested(maxContainers+1,
+			"multipart/mixed"), 3, true},
+		{"nested messages count too", nested(maxContainers+1,
+			"message/rfc822"), 4096, true},
+		{"parts at the limit", parts(maxParts - 1), 4096, false},
+		{"too many parts", parts(maxParts + 1), 4096, true},
+		{"signature dashes are not parts", strings.Repeat("-- \r\n",
+			maxParts+1), 4096, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var m multipartCounter
+			m := newMIMECounter()
 			refused := false
 			for p := tt.msg; p != "" && !refused; {
 				n := min(tt.chunk, len(p))
@@ -196,9 +210,37 @@ func TestMultipartCounter(t *testing.T) {
 				p = p[n:]
 			}
 			if refused != tt.want {
-				t.Errorf("refused %v, want %v (counted %d)", refused,
-					tt.want, m.n)
+				t.Errorf("refused %v, want %v (containers %d, parts %d)",
+					refused, tt.want, m.containers, m.parts)
 			}
 		})
+	}
+}
+
+// TestBodyLineLength: lines are limited in the body as in commands, so
+// BDAT, which go-smtp does not limit, cannot pass a line the primary
+// would refuse.
+func TestBodyLineLength(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want *smtp.SMTPError
+	}{
+		{"at the limit", strings.Repeat("x", MaxLineLength-1) + "\r\n", nil},
+		{"over, split", strings.Repeat("x", MaxLineLength+1) + "\r\n",
+			replyLineTooLong},
+		{"many short lines", strings.Repeat("x\r\n", MaxLineLength), nil},
+	}
+	for _, tt := range tests {
+		b := bodyChecker{max: 1 << 30}
+		var got *smtp.SMTPError
+		for p := tt.body; p != "" && got == nil; {
+			n := min(4096, len(p))
+			got, _ = b.check([]byte(p[:n]))
+			p = p[n:]
+		}
+		if got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
