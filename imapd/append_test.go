@@ -1,11 +1,13 @@
 package imapd
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/store"
@@ -56,5 +58,57 @@ func TestAppendLimits(t *testing.T) {
 	if got := r.appendTo("INBOX", "Subject: y\r\n\r\ny\r\n"); !strings.
 		Contains(got, "NO [OVERQUOTA]") {
 		t.Errorf("APPEND on a nearly full disk: %q", got)
+	}
+}
+
+// TestConnectionsPerAddress turns away the 21st connection of one
+// address with a BYE, and takes one again when a place frees.
+func TestConnectionsPerAddress(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, dir)
+	srv := New(Options{Store: st, InsecureAuth: true, CountLoopback: true,
+		Config: func() *conf.Config { return cfg },
+		Logger: slog.New(slog.DiscardHandler)})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	h := &harness{t: t, addr: l.Addr().String()}
+	var open []*raw
+	for range maxConnsPerAddr {
+		open = append(open, h.raw(false))
+	}
+	c, err := net.Dial("tcp", h.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	over := &raw{t: t, c: c, br: bufio.NewReader(c)}
+	if got := over.line(); !strings.HasPrefix(got, "* BYE [UNAVAILABLE]") {
+		t.Errorf("the 21st connection: %q", got)
+	}
+	c.Close()
+	open[0].cmd("LOGOUT")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", h.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &raw{t: t, c: c, br: bufio.NewReader(c)}
+		got := r.line()
+		c.Close()
+		if strings.HasPrefix(got, "* OK") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no place after a LOGOUT: %q", got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

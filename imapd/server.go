@@ -47,6 +47,10 @@ type Options struct {
 	// Default time.Now and time.Sleep.
 	Now   func() time.Time
 	Sleep func(time.Duration)
+	// CountLoopback holds loopback clients to the per-address
+	// connection limit too (tests; in service a same-host webmail is
+	// exempt).
+	CountLoopback bool
 	// FreeDisk returns the bytes free under a folder, -1 if unknown;
 	// default a statfs. Tests replace it.
 	FreeDisk func(dir string) int64
@@ -121,7 +125,8 @@ func New(opts Options) *Server {
 // connection is guarded against empty command lines (see
 // guardListener).
 func (s *Server) Serve(l net.Listener) error {
-	return s.imap.Serve(guardListener{l})
+	return s.imap.Serve(guardListener{newLimitListener(l,
+		!s.opts.CountLoopback)})
 }
 
 // Close stops the listeners and closes every connection.
