@@ -140,6 +140,7 @@ func TestMetricsAccess(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, tc.extra)
 			req := httptest.NewRequest("GET", "/metrics", nil)
+			req.Host = "127.0.0.1:8025"
 			req.RemoteAddr = tc.remote
 			if tc.login {
 				token := e.srv.startSession("admin")

@@ -20,10 +20,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/stratamail/continuity/conf"
+	"github.com/stratamail/continuity/internal/authlimit"
 	"github.com/stratamail/continuity/monitor"
 	"github.com/stratamail/continuity/relayq"
 )
@@ -87,6 +90,8 @@ type Options struct {
 	// before the answer to a failed login.
 	SessionTTL time.Duration
 	FailDelay  time.Duration
+	// Sleep waits out a failed login's delay; default time.Sleep.
+	Sleep func(time.Duration)
 }
 
 // Server is the portal. Its methods are safe for concurrent use.
@@ -96,6 +101,8 @@ type Server struct {
 	pages map[string]*template.Template
 	mux   *http.ServeMux
 	http  *http.Server
+
+	auth *authlimit.Limiter // failed logins
 
 	mu       sync.Mutex
 	sessions map[string]*session // by token
@@ -114,6 +121,9 @@ func New(opts Options) (*Server, error) {
 			"are required")
 	}
 	opts.Logger = cmp.Or(opts.Logger, slog.Default())
+	if opts.Sleep == nil {
+		opts.Sleep = time.Sleep
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -124,7 +134,8 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger, pages: pages,
-		sessions: map[string]*session{}}
+		sessions: map[string]*session{},
+		auth:     authlimit.New(authlimit.PerUser, authlimit.PerAddr)}
 	s.routes()
 	s.http = &http.Server{
 		Handler:           s,
@@ -157,6 +168,12 @@ func (s *Server) routes() {
 
 // ServeHTTP sets the headers every answer carries and dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !s.knownHost(r.Host) {
+		// A page whose name was made to resolve to this address (DNS
+		// rebinding) must not read the portal with the browser.
+		http.Error(w, "unknown host name", http.StatusMisdirectedRequest)
+		return
+	}
 	h := w.Header()
 	h.Set("Content-Security-Policy", "default-src 'none'; "+
 		"style-src 'self'; img-src 'self'; form-action 'self'; "+
@@ -198,3 +215,20 @@ func (s *Server) style(w http.ResponseWriter, r *http.Request) {
 
 // now returns the portal's time.
 func (s *Server) now() time.Time { return s.opts.Now() }
+
+// knownHost reports whether host (the Host header) names this portal:
+// an IP address, localhost, or the server's hostname, with any port.
+func (s *Server) knownHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	cfg := s.opts.Config()
+	return cfg != nil && strings.EqualFold(host, cfg.Server.Hostname)
+}

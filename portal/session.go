@@ -160,6 +160,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	// longest so that a flood of junk cannot bloat the log.
 	log := s.log.With("operator", truncate(name, 64),
 		"remote", r.RemoteAddr)
+	ip := clientIP(r)
+	if locked, _ := s.auth.Locked(ip, name, s.now()); locked {
+		log.Warn("portal login", "outcome", "locked out")
+		s.render(w, http.StatusTooManyRequests, "login", pageData{
+			Title: "Log in", Error: "Too many failed logins; try " +
+				"again later."})
+		return
+	}
 	pt := s.opts.Config().Portal
 	op := pt.Operator(name)
 	if op == nil || !op.CheckPassword(pw) {
@@ -168,14 +176,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			// a name cannot be told from its answer's timing.
 			pt.Operators[0].CheckPassword(pw)
 		}
-		log.Info("portal login", "outcome", "failed")
-		// TODO: the delay slows one client but not many in parallel;
-		// lock out an address or a name after repeated failures.
-		time.Sleep(s.opts.FailDelay)
+		// Failures cost a growing delay, then a lockout, per address
+		// and name (internal/authlimit, as for IMAP and submission).
+		n, delay, locked := s.auth.Failed(ip, name, s.now())
+		log.Info("portal login", "outcome", "failed", "failures", n,
+			"locked", locked)
+		s.opts.Sleep(max(s.opts.FailDelay, delay))
 		s.render(w, http.StatusUnauthorized, "login", pageData{
 			Title: "Log in", Error: "Wrong name or password."})
 		return
 	}
+	s.auth.Succeeded(ip, name)
 	token := s.startSession(op.Name)
 	http.SetCookie(w, &http.Cookie{
 		Name: cookieName, Value: token, Path: "/",
@@ -225,4 +236,13 @@ func fromLoopback(r *http.Request) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// clientIP returns the address of r's client.
+func clientIP(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }

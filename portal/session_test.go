@@ -2,6 +2,7 @@ package portal
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -200,6 +201,53 @@ func TestLoginOrigin(t *testing.T) {
 		}
 		if p := resp.Header.Get("Referrer-Policy"); p != "same-origin" {
 			t.Errorf("Referrer-Policy %q", p)
+		}
+	}
+}
+
+// TestLoginLockout fails an operator's login from one address until the
+// lockout: later tries wait longer, and then even the right password is
+// refused (429) while another address still gets in.
+func TestLoginLockout(t *testing.T) {
+	e := newEnv(t, "")
+	var slept []time.Duration
+	e.srv.opts.FailDelay = 0
+	e.srv.opts.Sleep = func(d time.Duration) { slept = append(slept, d) }
+	c := e.client()
+	for range 10 {
+		c.post("/login", url.Values{"name": {"admin"},
+			"password": {"wrong"}})
+	}
+	if len(slept) != 10 || slept[3] != 2*time.Second ||
+		slept[6] != 15*time.Second {
+		t.Errorf("delays %v", slept)
+	}
+	code, _, body := c.post("/login", url.Values{"name": {"admin"},
+		"password": {testPassword}})
+	if code != http.StatusTooManyRequests ||
+		!strings.Contains(body, "Too many failed logins") {
+		t.Errorf("right password while locked out: %d\n%s", code, body)
+	}
+}
+
+// TestUnknownHost refuses a request naming another host (a DNS
+// rebinding page) and takes IP addresses, localhost and the hostname.
+func TestUnknownHost(t *testing.T) {
+	e := newEnv(t, "")
+	for host, want := range map[string]int{
+		"evil.test:8025":  http.StatusMisdirectedRequest,
+		"127.0.0.1:8025":  http.StatusOK,
+		"[::1]:8025":      http.StatusOK,
+		"localhost":       http.StatusOK,
+		"LOCALHOST:8025":  http.StatusOK,
+		"mx.example.test": http.StatusMisdirectedRequest,
+	} {
+		req := httptest.NewRequest("GET", "/login", nil)
+		req.Host = host
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, req)
+		if w.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, w.Code, want)
 		}
 	}
 }
