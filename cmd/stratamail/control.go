@@ -106,8 +106,14 @@ func queueOp(q *relayq.Queue, req controlRequest) controlReply {
 	case "flush":
 		if len(req.IDs) == 0 {
 			q.Flush(req.Domain)
-			n, _ := q.List(req.Domain)
-			return controlReply{OK: true, Count: len(n)}
+			entries, _ := q.List(req.Domain)
+			n := 0
+			for _, e := range entries {
+				if !e.Held { // held entries stay held
+					n++
+				}
+			}
+			return controlReply{OK: true, Count: n}
 		}
 		act = q.Retry
 	case "delete":

@@ -224,8 +224,7 @@ func runQueueOp(op string, args []string, stdout,
 			flushStall)
 	} else if op == "flush" {
 		fmt.Fprintf(stdout, "follow it with \"stratamail queue list "+
-			"-config %s\" (or flush -wait) or the server log\n",
-			cfg.Path)
+			"-config %s\" or the server log\n", cfg.Path)
 	}
 	if len(reply.Failed) > 0 {
 		return fmt.Errorf("could not %s %d of %d message(s)", spec.verb,
