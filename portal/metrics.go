@@ -128,6 +128,11 @@ func (s *Server) queueMetrics(m *metricWriter) {
 		m.sample("stratamail_queue_oldest_age_seconds", "domain", d,
 			secs)
 	}
+	m.family("stratamail_outbound_queue_messages", "gauge",
+		"Messages on the outbound route (replies, alerts, bounces to "+
+			"other domains).")
+	m.printf("stratamail_outbound_queue_messages %d\n",
+		st.Outbound.Messages)
 	m.counts("stratamail_deliveries_total", "result",
 		"Delivery attempts (to primaries and on the outbound route), by outcome.", st.Deliveries)
 }

@@ -12,8 +12,12 @@ type Stats struct {
 	// "deferred" (to be retried), "bounced" (refused for good, or
 	// expired: returned to the sender) and "held" (for the operator).
 	Deliveries map[string]uint64
-	// Domains has an entry for each domain with entries queued.
+	// Domains has an entry for each domain with entries queued for
+	// its primary.
 	Domains map[string]DomainStats
+	// Outbound describes the entries on the outbound route (replies,
+	// alerts and bounces to other domains), whatever their domain.
+	Outbound DomainStats
 }
 
 // DomainStats describes one domain's entries in the queue.
@@ -53,15 +57,24 @@ func (q *Queue) Stats() Stats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for _, it := range q.items {
+		if it.env.outbound() {
+			s.Outbound.add(it.env)
+			continue
+		}
 		d := s.Domains[it.env.Domain]
-		d.Messages++
-		if it.env.Held {
-			d.Held++
-		}
-		if d.Oldest.IsZero() || it.env.Arrived.Before(d.Oldest) {
-			d.Oldest = it.env.Arrived
-		}
+		d.add(it.env)
 		s.Domains[it.env.Domain] = d
 	}
 	return s
+}
+
+// add counts e in d.
+func (d *DomainStats) add(e *envelope) {
+	d.Messages++
+	if e.Held {
+		d.Held++
+	}
+	if d.Oldest.IsZero() || e.Arrived.Before(d.Oldest) {
+		d.Oldest = e.Arrived
+	}
 }

@@ -114,7 +114,7 @@ var (
 	// replyFromNotOwned refuses a message whose From: or Sender:
 	// is not one of the user's addresses, or cannot be read.
 	replyFromNotOwned = reply(553, 5, 7, 1,
-		"From: header must be one of your addresses")
+		"From: and Sender: must be your addresses")
 	// replyBadAuthors refuses a submitted message without exactly one
 	// From: field naming a mailbox (RFC 5322 §3.6), or with a Sender:
 	// that cannot be read.
