@@ -844,4 +844,19 @@ t.toml:6: server.max_message_size: 1 bytes is too small for any ` +
 		want: `t.toml:3: server.data_dir: "var/sm" must be an ` +
 			`absolute path`,
 	},
+	{
+		name: "postmaster elsewhere",
+		text: okServer + "postmaster = \"ops@other.test\"\n" +
+			"[[domain]]\nname = \"example.com\"\nmode = \"local\"\n",
+		want: `t.toml:4: server.postmaster: "ops@other.test" is not ` +
+			`in one of the [[domain]] entries; mail to postmaster must ` +
+			`stay with this server`,
+	},
+	{
+		name: "postmaster not a user",
+		text: okServer + "postmaster = \"ops@example.com\"\n" +
+			"[[domain]]\nname = \"example.com\"\nmode = \"local\"\n",
+		want: `t.toml:4: server.postmaster: "ops@example.com" is no ` +
+			`[[user]]'s address or alias`,
+	},
 }

@@ -80,6 +80,9 @@ type Server struct {
 	MaxMessageSize int64
 	// MaxRecipients is the most recipients accepted per message.
 	MaxRecipients int
+	// Postmaster is the address mail to the bare <postmaster> goes to
+	// (RFC 5321 §4.5.1), one of our domains; "" refuses it.
+	Postmaster string
 	// DelayWarning is how long a message waits in the queue before
 	// its sender is told it is delayed; 0 (the default) never.
 	DelayWarning time.Duration

@@ -231,3 +231,28 @@ func RelayLoops(relay string, listen []string, hostname string) bool {
 	}
 	return false
 }
+
+// postmaster checks server.postmaster of the [server] table t against
+// the domains and users of c: mail to it must stay with us.
+func (p *parser) postmaster(c *Config, t map[string]any) {
+	pm, ok := p.getString(t, "server", "postmaster")
+	if !ok || pm == "" {
+		return
+	}
+	const key = "server.postmaster"
+	pm = strings.ToLower(pm)
+	if _, _, err := splitAddress(pm); err != nil {
+		p.errorf(key, "%q is not an address: %s", pm, err)
+		return
+	}
+	dom, user := c.Lookup(pm)
+	switch {
+	case dom == nil:
+		p.errorf(key, "%q is not in one of the [[domain]] entries; "+
+			"mail to postmaster must stay with this server", pm)
+	case dom.Mode.Stores() && user == nil:
+		p.errorf(key, "%q is no [[user]]'s address or alias", pm)
+	default:
+		c.Server.Postmaster = pm
+	}
+}

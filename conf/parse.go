@@ -72,7 +72,8 @@ func (p *parser) errorf(path, format string, args ...any) {
 var schema = map[string][]string{
 	"server": {"hostname", "data_dir", "retry_interval",
 		"probe_interval", "max_message_size", "max_recipients",
-		"delay_warning", "relay_connections", "relay_connect_timeout",
+		"postmaster", "delay_warning", "relay_connections",
+		"relay_connect_timeout",
 		"relay_command_timeout", "relay_data_timeout"},
 	"smtp": {"listen", "accept_from"},
 	"imap": {"listen", "allow_insecure_auth"},
@@ -106,6 +107,8 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.Outbound = p.outbound(p.table(doc, "outbound"), c)
 	p.domains(c, p.array(doc, "domain"))
 	p.users(c, p.array(doc, "user"))
+	server, _ := doc["server"].(map[string]any) // checked above
+	p.postmaster(c, server)
 	_, on := doc["portal"]
 	c.Portal = p.portal(c, p.table(doc, "portal"),
 		p.array(doc, "operator"), on)

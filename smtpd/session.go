@@ -152,8 +152,10 @@ func (s *session) addRcpt(t *txn, to string) (*smtp.SMTPError, string) {
 		return replyTooManyRcpts, fmt.Sprintf("over max_recipients %d",
 			max)
 	}
-	// TODO: <postmaster> without a domain (RFC 5321 §4.5.1) is
-	// refused as not ours: the server has no mailbox of its own yet.
+	if strings.EqualFold(to, "postmaster") && s.cfg.Server.Postmaster != "" {
+		// RFC 5321 §4.5.1: the bare <postmaster> must be taken.
+		to = s.cfg.Server.Postmaster
+	}
 	dom, user := s.cfg.Lookup(to)
 	if dom == nil && !s.srv.opts.Submission {
 		return replyRelayDenied, "domain not configured"

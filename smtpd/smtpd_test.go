@@ -425,3 +425,28 @@ func TestPanicInQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestPostmaster takes the bare <postmaster> (RFC 5321 §4.5.1) for the
+// configured address, and refuses it without one.
+func TestPostmaster(t *testing.T) {
+	for _, tt := range []struct{ extra, want string }{
+		{"", "554 5.7.1 "},
+		{"postmaster = \"sales@example.test\"", "250 "},
+	} {
+		e := newEnv(t)
+		cfg := strings.Replace(testConfig, "max_recipients = 3",
+			"max_recipients = 3\n"+tt.extra, 1)
+		e.cfg.Store(parseConfig(t, cfg, e.data))
+		d := e.dial()
+		d.cmd("EHLO client.test", "250 ")
+		d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+		d.cmd("RCPT TO:<Postmaster>", tt.want)
+		if tt.want == "250 " {
+			d.cmd("DATA", "354 ")
+			d.cmd("Subject: to the postmaster\r\n\r\nhi\r\n.", "250 ")
+			if n := len(e.newFiles("alice@example.test")); n != 1 {
+				t.Errorf("alice (sales@) has %d messages, want 1", n)
+			}
+		}
+	}
+}
