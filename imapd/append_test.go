@@ -3,39 +3,21 @@ package imapd
 import (
 	"bufio"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/stratamail/continuity/conf"
-	"github.com/stratamail/continuity/store"
 )
 
 // TestAppendLimits: a literal over max_message_size is refused before
 // it is sent (NO [TOOBIG], APPENDLIMIT advertised), and APPEND leaves
 // the free space SMTP intake needs.
 func TestAppendLimits(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t, dir)
 	free := int64(1 << 40)
-	srv := New(Options{Store: st, InsecureAuth: true,
-		Config:   func() *conf.Config { return cfg },
-		Logger:   slog.New(slog.DiscardHandler),
-		FreeDisk: func(string) int64 { return free },
+	h := startWith(t, t.TempDir(), func(o *Options) {
+		o.FreeDisk = func(string) int64 { return free }
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	h := &harness{t: t, addr: l.Addr().String()}
+	cfg := h.srv.opts.Config()
 	r := h.raw(true)
 
 	caps := strings.Join(r.cmd("CAPABILITY"), "\n")
@@ -64,22 +46,9 @@ func TestAppendLimits(t *testing.T) {
 // TestConnectionsPerAddress turns away the 21st connection of one
 // address with a BYE, and takes one again when a place frees.
 func TestConnectionsPerAddress(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t, dir)
-	srv := New(Options{Store: st, InsecureAuth: true, CountLoopback: true,
-		Config: func() *conf.Config { return cfg },
-		Logger: slog.New(slog.DiscardHandler)})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	h := &harness{t: t, addr: l.Addr().String()}
+	h := startWith(t, t.TempDir(), func(o *Options) {
+		o.CountLoopback = true
+	})
 	var open []*raw
 	for range maxConnsPerAddr {
 		open = append(open, h.raw(false))

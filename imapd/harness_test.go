@@ -131,6 +131,13 @@ func (n *naps) take() []time.Duration {
 // start runs a server on dir (reused across restarts).
 func start(t testing.TB, dir string) *harness {
 	t.Helper()
+	return startWith(t, dir, nil)
+}
+
+// startWith is start with tune, when not nil, adjusting the server's
+// options first.
+func startWith(t testing.TB, dir string, tune func(*Options)) *harness {
+	t.Helper()
 	st, err := store.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -138,14 +145,18 @@ func start(t testing.TB, dir string) *harness {
 	cfg := testConfig(t, dir)
 	logs := &syncBuffer{}
 	slept := &naps{}
-	srv := New(Options{
+	opts := Options{
 		Sleep:        slept.sleep,
 		Store:        st,
 		Config:       func() *conf.Config { return cfg },
 		Logger:       slog.New(slog.NewTextHandler(logs, nil)),
 		InsecureAuth: true,
 		IdlePoll:     50 * time.Millisecond,
-	})
+	}
+	if tune != nil {
+		tune(&opts)
+	}
+	srv := New(opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -2,39 +2,23 @@ package imapd
 
 import (
 	"crypto/tls"
-	"net"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/internal/testcert"
-	"github.com/stratamail/continuity/store"
 )
 
 // TestLoginOnlyOverTLS runs a server without allow_insecure_auth: before
 // STARTTLS it advertises LOGINDISABLED and refuses LOGIN; after it, the
 // same login works.
 func TestLoginOnlyOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	st, err := store.Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t, dir)
 	cert, _, _ := testcert.New(t, "mx.test")
-	srv := New(Options{Store: st,
-		Config:    func() *conf.Config { return cfg },
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+	h := startWith(t, t.TempDir(), func(o *Options) {
+		o.InsecureAuth = false
+		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	h := &harness{t: t, addr: l.Addr().String()}
 
 	r := h.raw(false)
 	caps := strings.Join(r.cmd("CAPABILITY"), "\n")

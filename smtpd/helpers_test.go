@@ -37,7 +37,11 @@ listen = ["127.0.0.1:0"]
 listen = ["127.0.0.1:0"]
 allow_insecure_auth = true
 
-[[domain]]
+` + testAccounts
+
+// testAccounts are the domains and users of the test configurations;
+// user passwords are the template's second argument.
+const testAccounts = `[[domain]]
 name = "example.test"
 mode = "both"
 relay = "127.0.0.1:1"

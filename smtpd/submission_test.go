@@ -42,33 +42,7 @@ listen = ["127.0.0.1:0"]
 allow_insecure_auth = true
 max_messages_per_hour = 3
 
-[[domain]]
-name = "example.test"
-mode = "both"
-relay = "127.0.0.1:1"
-
-[[domain]]
-name = "relay.test"
-mode = "relay"
-relay = "127.0.0.1:1"
-
-[[domain]]
-name = "local.test"
-mode = "local"
-
-[[user]]
-address = "alice@example.test"
-password = %[2]q
-aliases = ["sales@example.test"]
-
-[[user]]
-address = "bob@example.test"
-password = %[2]q
-
-[[user]]
-address = "carol@local.test"
-password = %[2]q
-`
+` + testAccounts
 
 // testClock is the abuse limits' clock, moved by hand.
 type testClock struct {
