@@ -51,6 +51,9 @@ import (
 // which answers BAD; the guard then drops everything after it and
 // reports end of stream, and imapserver closes the connection.
 //
+// The guard also carries SORT, which imapserver lacks: it rewrites a
+// SORT command into a SEARCH and the answer back (sortwire.go).
+//
 // TODO: connections not guarded (STARTTLS, implicit TLS) are still open
 // to that injection; fix it in go-imap or guard beneath TLS.
 type guardListener struct{ net.Listener }
@@ -183,6 +186,48 @@ type guardConn struct {
 	contSize  int64
 	waitTag   string // lines are not commands until this tag is answered
 	outWord   bool   // the first word of the server's line was seen
+
+	// SORT (sortwire.go): the start of a command line held back until
+	// it is known whether it is a SORT, and of a server line until it
+	// is known whether to rewrite it.
+	marker     string // HEADER key of a rewritten SORT; see sortMarker
+	holding    bool
+	hold       []byte
+	outHolding bool
+	outHold    []byte
+	sortNext   bool   // the next "* SEARCH" line answers a SORT
+	sortDone   bool   // and the next tagged line completes it
+	tlsTag     string // STARTTLS's tag: the output is TLS after its reply
+	outOff     bool   // the output is TLS records: passed as they are
+
+	wmu  sync.Mutex // serialises Write, for wbuf
+	wbuf []byte
+}
+
+// sortMarker returns the connection's SORT marker, made on first use.
+func (c *guardConn) sortMarker() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.marker0()
+}
+
+func (c *guardConn) marker0() string {
+	if c.marker == "" {
+		c.marker = newSortMarker()
+	}
+	return c.marker
+}
+
+// offersSort reports whether SORT commands are rewritten (and so
+// advertised) on this connection now; c.mu is held.
+func (c *guardConn) offersSort() bool { return !c.off && !c.cut }
+
+// sortAnswered tells the guard that the SEARCH being answered now is a
+// rewritten SORT.
+func (c *guardConn) sortAnswered() {
+	c.mu.Lock()
+	c.sortNext = true
+	c.mu.Unlock()
 }
 
 // Read returns the client's bytes less the empty command lines.
@@ -200,6 +245,10 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if err != nil && c.heldCR {
 			c.pend = append(c.pend, '\r')
 			c.heldCR = false
+		}
+		if err != nil && c.holding {
+			c.pend = append(c.pend, c.hold...)
+			c.holding, c.hold = false, c.hold[:0]
 		}
 		c.mu.Unlock()
 		if err != nil {
@@ -247,11 +296,38 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			dst = append(dst, '\r')
 			c.in.feed('\r')
 		}
-		dst = append(dst, b)
-		if c.in.feed(b) {
+		if !c.in.mid && c.waitTag == "" && c.offersSort() {
+			c.holding = true // a command starts: is it SORT?
+		}
+		if c.holding {
+			c.hold = append(c.hold, b)
+		} else {
+			dst = append(dst, b)
+		}
+		ended := c.in.feed(b)
+		if c.holding {
+			dst = c.decideSort(dst, ended)
+		}
+		if ended {
 			c.clientLineEnd()
 		}
 	}
+	return dst
+}
+
+// decideSort passes the held start of a command line on, rewritten if
+// it is a SORT, once that is known; c.mu is held.
+func (c *guardConn) decideSort(dst []byte, ended bool) []byte {
+	out, v := parseSortHead(c.hold, c.marker0())
+	if v == sortMore && !ended {
+		return dst
+	}
+	if v == sortYes {
+		dst = append(dst, out...)
+	} else {
+		dst = append(dst, c.hold...)
+	}
+	c.holding, c.hold = false, c.hold[:0]
 	return dst
 }
 
@@ -293,6 +369,7 @@ func (c *guardConn) clientLineEnd() {
 	switch upper(c.in.token(1)) {
 	case "STARTTLS":
 		c.off = true
+		c.tlsTag = c.tag
 	case "IDLE", "AUTHENTICATE":
 		c.waitTag = c.tag
 	}
@@ -326,44 +403,98 @@ func upper(s string) string {
 }
 
 // Write passes the server's bytes on, watching for continuation
-// requests and tagged replies.
+// requests and tagged replies, and rewriting what answers a SORT.
 func (c *guardConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	c.mu.Lock()
-	c.observe(p)
+	out := c.transform(c.wbuf[:0], p)
 	c.mu.Unlock()
-	return c.Conn.Write(p)
+	if cap(out) <= 64<<10 {
+		c.wbuf = out[:0]
+	}
+	if _, err := c.Conn.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
-// observe follows what the server writes; c.mu is held.
-func (c *guardConn) observe(p []byte) {
-	for _, b := range p {
-		if c.off {
-			return
+// transform follows what the server writes and appends to dst what to
+// send for p; c.mu is held.
+func (c *guardConn) transform(dst, p []byte) []byte {
+	for i := 0; i < len(p); i++ {
+		if c.outOff {
+			return append(dst, p[i:]...)
 		}
 		if c.out.lit > 0 {
-			c.out.lit--
+			n := int(min(c.out.lit, int64(len(p)-i)))
+			dst = append(dst, p[i:i+n]...)
+			c.out.lit -= int64(n)
+			i += n - 1
 			continue
 		}
+		b := p[i]
 		if !c.out.mid {
 			c.outWord = false
+			c.outHolding = c.sortNext || c.sortDone || c.offersSort()
 		}
 		end := c.out.feed(b)
-		if !c.outWord && (b == ' ' || end) {
+		if !c.off && !c.outWord && (b == ' ' || end) {
 			c.outWord = true
 			c.serverWord(c.out.token(0))
 		}
-		if !end {
-			continue
+		if c.outHolding {
+			dst = c.decideOut(dst, b, end)
+		} else {
+			dst = append(dst, b)
 		}
-		if size, _, ok, bad := c.out.literal(); bad {
-			c.off = true
-		} else if ok {
-			c.out.lit = size
-			c.out.tail = c.out.tail[:0]
-			continue
+		if end {
+			c.serverLineEnd()
 		}
-		c.out.mid = false
 	}
+	return dst
+}
+
+// decideOut holds b, the next byte of a server line's start, and
+// passes the held start on, rewritten or not, once that is known.
+func (c *guardConn) decideOut(dst []byte, b byte, end bool) []byte {
+	c.outHold = append(c.outHold, b)
+	out, done, kind := rewriteOutHead(c.outHold, c.sortNext, c.sortDone,
+		c.offersSort())
+	if !done && !end {
+		return dst
+	}
+	switch kind {
+	case outSort:
+		c.sortNext, c.sortDone = false, true
+	case outSortOK:
+		c.sortDone = false
+	}
+	if out == nil {
+		out = c.outHold
+	}
+	dst = append(dst, out...)
+	c.outHolding, c.outHold = false, c.outHold[:0]
+	return dst
+}
+
+// serverLineEnd handles the end of a line the server wrote.
+func (c *guardConn) serverLineEnd() {
+	if size, _, ok, bad := c.out.literal(); bad {
+		c.off = true
+	} else if ok {
+		c.out.lit = size
+		c.out.tail = c.out.tail[:0]
+		return
+	}
+	if w := c.out.token(0); w != "*" && w != "+" {
+		// A tagged reply ends its command.
+		c.sortNext, c.sortDone = false, false
+		if c.tlsTag != "" && w == c.tlsTag {
+			c.outOff = true
+		}
+	}
+	c.out.mid = false
 }
 
 // serverWord handles the first word of a line the server writes.

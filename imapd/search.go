@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"mime"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +38,10 @@ func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria,
 	if usesSearchRes(c) {
 		return nil, errSearchRes
 	}
+	order, err := s.takeSort(c)
+	if err != nil {
+		return nil, err
+	}
 	var targets []target
 	err = sel.folder.Locked(func(v *store.View) error {
 		targets = sel.resolve(v, imap.SeqSet{{Start: 1, Stop: 0}})
@@ -49,14 +54,47 @@ func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria,
 	if n := len(targets); n > 0 {
 		limits = searchLimits{targets[n-1].seq, targets[n-1].msg.UID}
 	}
-	var nums []uint32
+	var hits []target
 	for _, t := range targets {
 		cand := &candidate{sel: sel, t: t, lim: limits}
 		if cand.match(c) {
-			nums = append(nums, pick(kind, t))
+			hits = append(hits, t)
 		}
 	}
+	if order != nil {
+		d := orderedData(kind, sortTargets(sel, kind, hits, order))
+		s.guard.sortAnswered()
+		return d, nil
+	}
+	nums := make([]uint32, len(hits))
+	for i, t := range hits {
+		nums[i] = pick(kind, t)
+	}
 	return searchData(kind, nums), nil
+}
+
+// orderedData is searchData for numbers in the order given: one range
+// per number, which go-imap writes out in that order (a set built with
+// AddNum would be sorted and merged).
+func orderedData(kind imapserver.NumKind, nums []uint32) *imap.SearchData {
+	d := &imap.SearchData{Count: uint32(len(nums))}
+	if len(nums) > 0 {
+		d.Min, d.Max = slices.Min(nums), slices.Max(nums)
+	}
+	if kind == imapserver.NumKindUID {
+		set := make(imap.UIDSet, len(nums))
+		for i, n := range nums {
+			set[i] = imap.UIDRange{Start: imap.UID(n), Stop: imap.UID(n)}
+		}
+		d.All = set
+		return d
+	}
+	set := make(imap.SeqSet, len(nums))
+	for i, n := range nums {
+		set[i] = imap.SeqRange{Start: n, Stop: n}
+	}
+	d.All = set
+	return d
 }
 
 // pick returns the number SEARCH reports for t.

@@ -1,7 +1,8 @@
 // Package imapd is StrataMail's IMAP server: it lets users read the
 // shadow mailboxes in store over IMAP4rev1 (RFC 3501), with UIDPLUS,
 // MOVE, NAMESPACE, SPECIAL-USE, CHILDREN, UNSELECT and IDLE, built on
-// go-imap v2's imapserver.
+// go-imap v2's imapserver, and SORT (RFC 5256), which imapserver lacks,
+// on plain-text connections (sortwire.go).
 //
 // imapd owns the IMAP view of a mailbox: sequence numbers, session
 // updates, flag mapping, FETCH and SEARCH. It never delivers or relays
@@ -82,7 +83,8 @@ func (s *Server) sleep(d time.Duration) {
 // itself. LITERAL+ is never offered: beta.8 mishandles an oversized
 // non-synchronising literal (see DEPENDENCIES.md); under LITERAL- one
 // over 4096 bytes ends the connection (guardConn), so its bytes are
-// never run as commands.
+// never run as commands. SORT is added on the wire by the guard
+// (sortwire.go), on the connections it rewrites.
 var caps = imap.CapSet{
 	imap.CapIMAP4rev1:  {},
 	imap.CapUIDPlus:    {},
@@ -142,6 +144,7 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,
 		ip:     remoteIP(c.NetConn().RemoteAddr()),
 		cfg:    s.opts.Config(),
 	}
+	sess.guard, _ = c.NetConn().(*guardConn)
 	s.stats.sessions.Add(1) // until Close
 	return sess, nil, nil
 }

@@ -22,6 +22,7 @@ type session struct {
 	remote string
 	ip     netip.Addr   // the client's address, for the login limits
 	cfg    *conf.Config // snapshot taken when the connection started
+	guard  *guardConn   // nil unless the connection is guarded (SORT)
 
 	user *conf.User     // nil until logged in
 	acct *store.Account // the user's shadow mailbox

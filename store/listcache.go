@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,51 @@ type ListEntry struct {
 	// Complete is false when the header was too long to read whole, so
 	// that Fields may miss some.
 	Complete bool
+	// Date is the message's Date field, parsed once when the entry is
+	// made or loaded (a SORT by date reads it for every message); zero
+	// when the field is missing or does not parse.
+	Date time.Time
+}
+
+// newListEntry returns an entry with its Date filled from fields.
+func newListEntry(size int64, arrived time.Time, fields []byte,
+	complete bool) *ListEntry {
+	e := &ListEntry{Size: size, Arrived: arrived, Fields: fields,
+		Complete: complete}
+	if v := FieldValue(fields, "date"); v != "" {
+		e.Date, _ = mail.ParseDate(v)
+	}
+	return e
+}
+
+// FieldValue returns the unfolded value of the first field named name
+// (any case) in the header lines hdr, trimmed; "" without one.
+func FieldValue(hdr []byte, name string) string {
+	var val []byte
+	in := false
+	for len(hdr) > 0 {
+		line := hdr
+		if i := bytes.IndexByte(hdr, '\n'); i >= 0 {
+			line = hdr[:i+1]
+		}
+		hdr = hdr[len(line):]
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if in {
+				val = append(append(val, ' '), bytes.TrimSpace(line)...)
+			}
+			continue
+		}
+		if in {
+			break
+		}
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(string(bytes.TrimSpace(k)), name) {
+			in = true
+			val = append(val, bytes.TrimSpace(v)...)
+		}
+	}
+	return string(val)
 }
 
 // listCache is a folder's list cache in memory.
@@ -123,8 +169,7 @@ func (f *Folder) readListEntry(m Message) (*ListEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %s: %w", m.Key, err)
 	}
-	return &ListEntry{Size: fi.Size(), Arrived: fi.ModTime(),
-		Fields: fields, Complete: complete}, nil
+	return newListEntry(fi.Size(), fi.ModTime(), fields, complete), nil
 }
 
 // ListFieldsOf returns the ListFields lines of the header section r
@@ -240,8 +285,8 @@ func parseListLine(line string) (string, *ListEntry, bool) {
 	if err1 != nil || err2 != nil || err3 != nil || size < 0 {
 		return "", nil, false
 	}
-	return parts[0], &ListEntry{Size: size, Arrived: time.Unix(0, nanos),
-		Fields: []byte(fields), Complete: !incomplete}, true
+	return parts[0], newListEntry(size, time.Unix(0, nanos), []byte(fields),
+		!incomplete), true
 }
 
 // compactListCache rewrites the cache file with the entries of keep

@@ -149,9 +149,9 @@ session() {
 	local server=$1 phase=$2
 	shift 2
 	if [ "$server" = stratamail ]; then
-		set -- --addr "127.0.0.1:$sm_imap" --mode fetch --pid "$sm_pid" "$@"
+		set -- --addr "127.0.0.1:$sm_imap" --mode auto --pid "$sm_pid" "$@"
 	else
-		set -- --addr "127.0.0.1:$dv_port" --mode sort \
+		set -- --addr "127.0.0.1:$dv_port" --mode auto \
 			--pid "$(dv_master_pid)" "$@"
 	fi
 	python3 "$helper" session --server "$server" --phase "$phase" \

@@ -1,0 +1,290 @@
+package imapd
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/mail"
+
+	"github.com/stratamail/continuity/store"
+)
+
+// SORT's ordering (RFC 5256 §3): the criteria go-imap never sees,
+// carried to Search by the guard's rewrite (sortwire.go). The keys come
+// from the list cache (store.ListEntry), so sorting a folder reads no
+// message file once its entries are cached.
+
+// sortKind is one sort criterion.
+type sortKind int
+
+const (
+	sortArrival sortKind = iota
+	sortCc
+	sortDate
+	sortFrom
+	sortSize
+	sortSubject
+	sortTo
+)
+
+var sortKinds = map[string]sortKind{
+	"ARRIVAL": sortArrival, "CC": sortCc, "DATE": sortDate,
+	"FROM": sortFrom, "SIZE": sortSize, "SUBJECT": sortSubject,
+	"TO": sortTo,
+}
+
+// sortCriterion is a criterion and its direction.
+type sortCriterion struct {
+	kind    sortKind
+	reverse bool
+}
+
+// parseSortCriteria reads "REVERSE DATE SUBJECT" (the list's inside).
+func parseSortCriteria(s string) ([]sortCriterion, error) {
+	var crit []sortCriterion
+	reverse := false
+	for _, w := range strings.Fields(strings.ToUpper(s)) {
+		if w == "REVERSE" && !reverse {
+			reverse = true
+			continue
+		}
+		k, ok := sortKinds[w]
+		if !ok {
+			return nil, &imap.Error{Type: imap.StatusResponseTypeBad,
+				Text: "Unknown sort criterion " + w}
+		}
+		crit = append(crit, sortCriterion{k, reverse})
+		reverse = false
+	}
+	if reverse || len(crit) == 0 {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad,
+			Text: "Incomplete sort criteria"}
+	}
+	return crit, nil
+}
+
+// takeSort removes the guard's sort marker from c and returns the
+// order it carries; nil when c is a plain SEARCH.
+func (s *session) takeSort(c *imap.SearchCriteria) ([]sortCriterion,
+	error) {
+	if s.guard == nil || len(c.Header) == 0 {
+		return nil, nil
+	}
+	marker := s.guard.sortMarker()
+	i := slices.IndexFunc(c.Header, func(h imap.SearchCriteriaHeaderField) bool {
+		return h.Key == marker
+	})
+	if i < 0 {
+		return nil, nil
+	}
+	spec := c.Header[i].Value
+	c.Header = slices.Delete(c.Header, i, i+1)
+	return parseSortCriteria(spec)
+}
+
+// sortRow is one matched message with the keys the criteria need.
+type sortRow struct {
+	num                   uint32 // what SORT reports
+	date, arrival         int64
+	size                  int64
+	from, to, cc, subject string
+}
+
+// sortTargets orders the matched targets by crit and returns their
+// numbers; ties keep sequence order, as RFC 5256 asks.
+func sortTargets(sel *selected, kind imapserver.NumKind, ts []target,
+	crit []sortCriterion) []uint32 {
+	rows := make([]sortRow, len(ts))
+	for i, t := range ts {
+		rows[i] = sortRow{num: pick(kind, t)}
+		e, err := sel.folder.ListEntry(t.msg)
+		if err != nil {
+			continue // gone: empty keys, it sorts first
+		}
+		rows[i].fill(e, crit)
+	}
+	slices.SortStableFunc(rows, func(a, b sortRow) int {
+		for _, c := range crit {
+			if r := compareBy(c.kind, &a, &b); r != 0 {
+				if c.reverse {
+					return -r
+				}
+				return r
+			}
+		}
+		return 0
+	})
+	nums := make([]uint32, len(rows))
+	for i := range rows {
+		nums[i] = rows[i].num
+	}
+	return nums
+}
+
+// fill sets the keys crit needs from e.
+func (r *sortRow) fill(e *store.ListEntry, crit []sortCriterion) {
+	r.size = e.Size
+	r.arrival = e.Arrived.UnixNano()
+	r.date = r.arrival // RFC 5256: INTERNALDATE without a valid Date
+	if !e.Date.IsZero() {
+		r.date = e.Date.UnixNano()
+	}
+	for _, c := range crit {
+		switch c.kind {
+		case sortFrom:
+			r.from = firstMailbox(store.FieldValue(e.Fields, "from"))
+		case sortTo:
+			r.to = firstMailbox(store.FieldValue(e.Fields, "to"))
+		case sortCc:
+			r.cc = firstMailbox(store.FieldValue(e.Fields, "cc"))
+		case sortSubject:
+			r.subject = baseSubject(store.FieldValue(e.Fields, "subject"))
+		}
+	}
+}
+
+func compareBy(k sortKind, a, b *sortRow) int {
+	switch k {
+	case sortArrival:
+		return cmp.Compare(a.arrival, b.arrival)
+	case sortDate:
+		return cmp.Compare(a.date, b.date)
+	case sortSize:
+		return cmp.Compare(a.size, b.size)
+	case sortFrom:
+		return strings.Compare(a.from, b.from)
+	case sortTo:
+		return strings.Compare(a.to, b.to)
+	case sortCc:
+		return strings.Compare(a.cc, b.cc)
+	default:
+		return strings.Compare(a.subject, b.subject)
+	}
+}
+
+// firstMailbox is the sort key of an address field: the local part
+// (IMAP's addr-mailbox) of its first address, upper-cased as
+// i;ascii-casemap compares; "" without one.
+func firstMailbox(v string) string {
+	if v == "" {
+		return ""
+	}
+	var local string
+	if list, err := mail.ParseAddressList(v); err == nil && len(list) > 0 {
+		local, _, _ = strings.Cut(list[0].Address, "@")
+	} else {
+		// Unparsable: the text before the first "@" of the field,
+		// after any "<".
+		_, after, ok := strings.Cut(v, "<")
+		if !ok {
+			after = v
+		}
+		local, _, _ = strings.Cut(after, "@")
+		local = strings.TrimSpace(local)
+	}
+	return asciiUpper(local)
+}
+
+// asciiUpper upper-cases ASCII letters only (i;ascii-casemap).
+func asciiUpper(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}, s)
+}
+
+// baseSubject extracts the base subject of RFC 5256 §2.1 from a
+// Subject field, decoded and upper-cased for i;ascii-casemap.
+func baseSubject(v string) string {
+	if dec, err := wordDecoder.DecodeHeader(v); err == nil {
+		v = dec
+	}
+	s := strings.Join(strings.Fields(v), " ") // (1) one space each
+	for {
+		s = trimTrailers(s) // (2)
+		for {               // (3)-(5)
+			t := trimLeader(s)
+			if b, ok := cutBlob(t); ok && b != "" {
+				t = b // (4) a leading blob, if something is left
+			}
+			if t == s {
+				break
+			}
+			s = t
+		}
+		// (6) "[fwd: ...]" around the whole subject.
+		if len(s) >= 6 && strings.EqualFold(s[:5], "[fwd:") &&
+			s[len(s)-1] == ']' {
+			s = s[5 : len(s)-1]
+			continue
+		}
+		return asciiUpper(s)
+	}
+}
+
+// trimTrailers removes trailing "(fwd)" and spaces (subj-trailer).
+func trimTrailers(s string) string {
+	for {
+		t := strings.TrimRight(s, " ")
+		if len(t) >= 5 && strings.EqualFold(t[len(t)-5:], "(fwd)") {
+			t = t[:len(t)-5]
+		}
+		if t == s {
+			return s
+		}
+		s = t
+	}
+}
+
+// trimLeader removes one subj-leader: spaces, or blobs followed by
+// "re", "fw" or "fwd", an optional blob and a colon.
+func trimLeader(s string) string {
+	if t := strings.TrimLeft(s, " "); t != s {
+		return t
+	}
+	t := s
+	for {
+		b, ok := cutBlob(t)
+		if !ok {
+			break
+		}
+		t = b
+	}
+	var rest string
+	switch l := strings.ToLower(t); {
+	case strings.HasPrefix(l, "re"):
+		rest = t[2:]
+	case strings.HasPrefix(l, "fwd"):
+		rest = t[3:]
+	case strings.HasPrefix(l, "fw"):
+		rest = t[2:]
+	default:
+		return s
+	}
+	rest = strings.TrimLeft(rest, " ")
+	if b, ok := cutBlob(rest); ok {
+		rest = b
+	}
+	if !strings.HasPrefix(rest, ":") {
+		return s
+	}
+	return rest[1:]
+}
+
+// cutBlob removes a leading subj-blob ("[" text without brackets "]"
+// and spaces) from s.
+func cutBlob(s string) (string, bool) {
+	if !strings.HasPrefix(s, "[") {
+		return s, false
+	}
+	end := strings.IndexAny(s[1:], "[]")
+	if end < 0 || s[1+end] != ']' {
+		return s, false
+	}
+	return strings.TrimLeft(s[end+2:], " "), true
+}
