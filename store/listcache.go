@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +78,7 @@ func newListEntry(size int64, arrived time.Time, fields []byte,
 	e := &ListEntry{Size: size, Arrived: arrived, Fields: fields,
 		Complete: complete}
 	if v := FieldValue(fields, "date"); v != "" {
-		e.Date, _ = mail.ParseDate(v)
+		e.Date, _ = ParseDate(v)
 	}
 	return e
 }
