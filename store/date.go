@@ -12,12 +12,21 @@ import (
 // layout after layout, allocating an error for each miss, and costs
 // several microseconds a field, which a list cache of 100,000 entries
 // pays on every load. Other forms go to net/mail.
+//
+// A year before 1900 is refused, as RFC 5322 §3.3 and Dovecot do (spam
+// writes "0102"), and a missing zone is taken as +0000, as Dovecot
+// does, so that SORT orders such mail as Dovecot would.
 func ParseDate(v string) (time.Time, bool) {
-	if t, ok := parseDateFast(v); ok {
-		return t, true
+	t, ok := parseDateFast(v)
+	if !ok {
+		var err error
+		t, err = mail.ParseDate(v)
+		ok = err == nil
 	}
-	t, err := mail.ParseDate(v)
-	return t, err == nil
+	if !ok || t.Year() < 1900 {
+		return time.Time{}, false
+	}
+	return t, true
 }
 
 var months = map[string]time.Month{
@@ -34,7 +43,7 @@ var zones = map[string]int{
 	"MST": -7, "MDT": -6, "PST": -8, "PDT": -7,
 }
 
-// parseDateFast reads "[Day, ]D Mon YYYY HH:MM[:SS] ZONE [(comment)]".
+// parseDateFast reads "[Day, ]D Mon YYYY HH:MM[:SS] [ZONE] [(comment)]".
 func parseDateFast(v string) (time.Time, bool) {
 	if i := strings.IndexByte(v, '('); i >= 0 {
 		if !strings.HasSuffix(strings.TrimSpace(v), ")") ||
@@ -46,6 +55,9 @@ func parseDateFast(v string) (time.Time, bool) {
 	f := strings.Fields(v)
 	if len(f) > 0 && strings.HasSuffix(f[0], ",") {
 		f = f[1:] // the day of the week is not checked
+	}
+	if len(f) == 4 {
+		f = append(f, "+0000") // no zone
 	}
 	if len(f) != 5 {
 		return time.Time{}, false

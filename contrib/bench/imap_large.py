@@ -579,10 +579,10 @@ def print_probes(by):
 
 def compare_pages(runs):
     """Prints how the first pages of the two servers differ. Dates that
-    do not parse go by INTERNALDATE (the newest) on both sides, but
-    what parses differs: Dovecot follows RFC 5322 strictly (year 0102 is
-    invalid), Roundcube's and this script's parsers are lenient (year
-    102), so the spam with broken dates can sort differently."""
+    do not parse go by INTERNALDATE (the newest) on both sides, but what
+    parses can differ between two parsers of broken dates (and in mode
+    fetch this script's own lenient parser sorts), so spam with broken
+    dates can sort differently."""
     pages = {}
     for r in runs:
         if "page_dates" in r and "error" not in r:
@@ -596,8 +596,8 @@ def compare_pages(runs):
         return
     only_sm = sorted(set(sm) - set(dv))
     only_dv = sorted(set(dv) - set(sm))
-    print("first page: %d of %d Date headers differ, from date parsing "
-          "(client-side, lenient, vs Dovecot's RFC 5256 SORT); e.g. only "
+    print("first page: %d of %d Date headers differ, from the parsing of "
+          "broken dates; e.g. only "
           "stratamail's page: %s; only Dovecot's: %s" % (
               sum(1 for d in sm if d not in dv), len(sm),
               only_sm[:2], only_dv[:2]))
