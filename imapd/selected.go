@@ -40,7 +40,7 @@ func (sel *selected) resolve(v *store.View, set imap.NumSet) []target {
 			maxUID = v.At(i).UID
 		}
 	}
-	var out []target
+	out := make([]target, 0, len(seqs))
 	for i, seq := range seqs {
 		if seq == 0 {
 			continue

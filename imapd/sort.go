@@ -85,11 +85,19 @@ func (s *session) takeSort(c *imap.SearchCriteria) ([]sortCriterion,
 	return parseSortCriteria(spec)
 }
 
-// sortRow is one matched message with the keys the criteria need.
+// sortRow is one matched message in the sort: its place in the
+// matched list (the tie-break), the number SORT reports, and the first
+// criterion's key when it is a number. Rows are small so that sorting
+// 100,000 of them moves little; string keys live in sortKeys.
 type sortRow struct {
-	num                   uint32 // what SORT reports
-	date, arrival         int64
-	size                  int64
+	pos int32
+	num uint32
+	key int64
+}
+
+// sortKeys are the keys of one message for every criterion.
+type sortKeys struct {
+	date, arrival, size   int64
 	from, to, cc, subject string
 }
 
@@ -97,25 +105,38 @@ type sortRow struct {
 // numbers; ties keep sequence order, as RFC 5256 asks.
 func sortTargets(sel *selected, kind imapserver.NumKind, ts []target,
 	crit []sortCriterion) []uint32 {
+	msgs := make([]store.Message, len(ts))
+	for i, t := range ts {
+		msgs[i] = t.msg
+	}
+	entries := sel.folder.ListEntries(msgs)
+	keys := make([]sortKeys, len(ts))
 	rows := make([]sortRow, len(ts))
 	for i, t := range ts {
-		rows[i] = sortRow{num: pick(kind, t)}
-		e, err := sel.folder.ListEntry(t.msg)
-		if err != nil {
-			continue // gone: empty keys, it sorts first
+		if e := entries[i]; e != nil { // nil: gone, empty keys
+			keys[i].fill(e, crit)
 		}
-		rows[i].fill(e, crit)
+		rows[i] = sortRow{pos: int32(i), num: pick(kind, t),
+			key: keys[i].number(crit[0].kind)}
 	}
-	slices.SortStableFunc(rows, func(a, b sortRow) int {
-		for _, c := range crit {
-			if r := compareBy(c.kind, &a, &b); r != 0 {
+	numeric := crit[0].kind == sortArrival || crit[0].kind == sortDate ||
+		crit[0].kind == sortSize
+	slices.SortFunc(rows, func(a, b sortRow) int {
+		for n, c := range crit {
+			var r int
+			if n == 0 && numeric {
+				r = cmp.Compare(a.key, b.key)
+			} else {
+				r = compareBy(c.kind, &keys[a.pos], &keys[b.pos])
+			}
+			if r != 0 {
 				if c.reverse {
 					return -r
 				}
 				return r
 			}
 		}
-		return 0
+		return cmp.Compare(a.pos, b.pos)
 	})
 	nums := make([]uint32, len(rows))
 	for i := range rows {
@@ -124,29 +145,43 @@ func sortTargets(sel *selected, kind imapserver.NumKind, ts []target,
 	return nums
 }
 
+// number returns the numeric key of kind, 0 for a string kind.
+func (k *sortKeys) number(kind sortKind) int64 {
+	switch kind {
+	case sortArrival:
+		return k.arrival
+	case sortDate:
+		return k.date
+	case sortSize:
+		return k.size
+	}
+	return 0
+}
+
 // fill sets the keys crit needs from e.
-func (r *sortRow) fill(e *store.ListEntry, crit []sortCriterion) {
-	r.size = e.Size
-	r.arrival = e.Arrived.UnixNano()
-	r.date = r.arrival // RFC 5256: INTERNALDATE without a valid Date
+func (k *sortKeys) fill(e *store.ListEntry, crit []sortCriterion) {
+	k.size = e.Size
+	k.arrival = e.Arrived.UnixNano()
+	k.date = k.arrival // RFC 5256: INTERNALDATE without a valid Date
 	if !e.Date.IsZero() {
-		r.date = e.Date.UnixNano()
+		k.date = e.Date.UnixNano()
 	}
 	for _, c := range crit {
 		switch c.kind {
 		case sortFrom:
-			r.from = firstMailbox(store.FieldValue(e.Fields, "from"))
+			k.from = firstMailbox(store.FieldValue(e.Fields, "from"))
 		case sortTo:
-			r.to = firstMailbox(store.FieldValue(e.Fields, "to"))
+			k.to = firstMailbox(store.FieldValue(e.Fields, "to"))
 		case sortCc:
-			r.cc = firstMailbox(store.FieldValue(e.Fields, "cc"))
+			k.cc = firstMailbox(store.FieldValue(e.Fields, "cc"))
 		case sortSubject:
-			r.subject = baseSubject(store.FieldValue(e.Fields, "subject"))
+			k.subject = baseSubject(store.FieldValue(e.Fields, "subject"))
 		}
 	}
 }
 
-func compareBy(k sortKind, a, b *sortRow) int {
+// compareBy compares two messages' keys of kind.
+func compareBy(k sortKind, a, b *sortKeys) int {
 	switch k {
 	case sortArrival:
 		return cmp.Compare(a.arrival, b.arrival)

@@ -148,6 +148,30 @@ func (f *Folder) ListEntry(m Message) (*ListEntry, error) {
 	return e, nil
 }
 
+// ListEntries returns the list cache entries of msgs, messages of f,
+// in their order, taking the cache's lock once rather than per message
+// (a SORT of a large folder asks for all of them); an entry is nil for
+// a message whose file is gone.
+func (f *Folder) ListEntries(msgs []Message) []*ListEntry {
+	out := make([]*ListEntry, len(msgs))
+	var missing []int
+	c := &f.lc
+	c.mu.Lock()
+	if !c.loaded {
+		c.load(filepath.Join(f.dir, ListCacheFile))
+	}
+	for i, m := range msgs {
+		if out[i] = c.entries[m.Key]; out[i] == nil {
+			missing = append(missing, i)
+		}
+	}
+	c.mu.Unlock()
+	for _, i := range missing {
+		out[i], _ = f.ListEntry(msgs[i])
+	}
+	return out
+}
+
 // readListEntry builds m's entry from its file, found again if a flag
 // change renamed it.
 func (f *Folder) readListEntry(m Message) (*ListEntry, error) {
