@@ -245,6 +245,15 @@ else
 	log "IMAP log: $(grep -c ' C: ' "$imaplog") commands, every one" \
 		"answered OK but the wrong password's"
 fi
+# On this plain loopback connection the server offers SORT (RFC 5256),
+# and Roundcube must use it rather than fetch a field of every message.
+sorts=$(grep -a -c '\] C: A[0-9]* UID SORT ' "$imaplog" || true)
+if [ "$sorts" = 0 ]; then
+	log "Roundcube sent no UID SORT (is SORT offered?)"
+	status=1
+else
+	log "IMAP log: Roundcube sorted on the server $sorts times (UID SORT)"
+fi
 # The server ends a session only when asked to: one BYE per LOGOUT.
 byes=$(grep -a -c '\] S: \* BYE' "$imaplog" || true)
 logouts=$(grep -a -c '\] C: A[0-9]* LOGOUT' "$imaplog" || true)

@@ -345,11 +345,10 @@ async function sortBy(col, order) {
 }
 
 async function stepSort() {
-  // Without SORT Roundcube sorts the raw Subject fields it fetched, so
-  // the RFC 2047 encoded one ("=?utf-8?b?...") comes first.
-  // TODO: once imapd offers SORT (RFC 5256, decoded subjects), "Grüße"
-  // sorts between "Forwarded" and "HTML" as users expect.
-  const bySubject = ['nonascii', 'alternative', 'forwarded', 'html', 'plain', 'attachment']
+  // The server sorts (SORT, RFC 5256): by the decoded base subject, so
+  // the RFC 2047 encoded "Grüße ..." comes between "Forwarded" and
+  // "HTML" (Roundcube's own sort, without SORT, puts it first).
+  const bySubject = ['alternative', 'forwarded', 'nonascii', 'html', 'plain', 'attachment']
     .map((n) => subjectOf[n]);
   await sortBy('subject', 'ASC');
   await waitRows((l) => l.map((r) => r.subject).join('|') === bySubject.join('|'),
