@@ -26,7 +26,7 @@ func ParseDate(v string) (time.Time, bool) {
 	if !ok || t.Year() < 1900 {
 		return time.Time{}, false
 	}
-	return t, true
+	return t.UTC(), true
 }
 
 var months = map[string]time.Month{
@@ -89,8 +89,10 @@ func parseDateFast(v string) (time.Time, bool) {
 	if d := time.Date(year, mon, day, 0, 0, 0, 0, time.UTC); d.Day() != day {
 		return time.Time{}, false // 31 Feb and the like
 	}
-	return time.Date(year, mon, day, hh, mm, ss, 0, time.FixedZone("", off)),
-		true
+	// In UTC: the instant is what matters, and a FixedZone each would
+	// cost every cached entry a Location of its own.
+	return time.Date(year, mon, day, hh, mm, ss, 0, time.UTC).
+		Add(-time.Duration(off) * time.Second), true
 }
 
 // digits parses s as a decimal number of min to max digits.

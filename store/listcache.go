@@ -114,6 +114,14 @@ func FieldValue(hdr []byte, name string) string {
 }
 
 // listCache is a folder's list cache in memory.
+//
+// TODO: every entry's Fields stay in memory, some 0.5 to 1 KiB a
+// message of real mail, so a folder of 100,000 messages holds ~100 MB
+// live and the process's resident size grows to several times that
+// under Go's GC (contrib/bench/imap-large.sh: 416 MiB vs Dovecot's 49).
+// Keeping only the numbers in memory and reading Fields from the file
+// by offset when a FETCH asks for them would cut it; compaction then
+// has to keep old readers' offsets valid.
 type listCache struct {
 	mu      sync.Mutex
 	loaded  bool
