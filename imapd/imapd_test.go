@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -639,8 +640,33 @@ func TestSessionsSeeEachOther(t *testing.T) {
 	}
 }
 
+// TestIdleSeesDelivery: deliveries during IDLE are announced, once
+// through the folder watch (with a poll too slow to matter) and once by
+// the poll alone (the watch off, as when inotify is out of instances).
 func TestIdleSeesDelivery(t *testing.T) {
-	h := start(t, t.TempDir())
+	for _, tc := range []struct {
+		name  string
+		watch bool
+		poll  time.Duration
+	}{
+		{"watched", true, time.Hour},
+		{"polled", false, 50 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startWith(t, t.TempDir(), func(o *Options) {
+				o.IdlePoll = tc.poll
+			})
+			if !tc.watch {
+				h.srv.idle.err = errors.New("off")
+			}
+			idleSees(t, h)
+		})
+	}
+}
+
+// idleSees delivers two messages to an IDLE session and waits for
+// each EXISTS.
+func idleSees(t *testing.T, h *harness) {
 	got := make(chan uint32, 4)
 	c := h.dial(&imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
@@ -654,14 +680,16 @@ func TestIdleSeesDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.deliver(testMsg("while idle", "x"))
-	select {
-	case n := <-got:
-		if n != 1 {
-			t.Errorf("EXISTS %d", n)
+	for want := uint32(1); want <= 2; want++ {
+		h.deliver(testMsg(fmt.Sprintf("while idle %d", want), "x"))
+		select {
+		case n := <-got:
+			if n != want {
+				t.Errorf("EXISTS %d, want %d", n, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no EXISTS %d during IDLE", want)
 		}
-	case <-time.After(5 * time.Second):
-		t.Error("no EXISTS during IDLE")
 	}
 	idle.Close()
 	if err := idle.Wait(); err != nil {

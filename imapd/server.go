@@ -56,7 +56,8 @@ type Options struct {
 	// default a statfs. Tests replace it.
 	FreeDisk func(dir string) int64
 	// IdlePoll is how often an IDLE session looks for new mail
-	// delivered behind its back; 0 means 10 seconds.
+	// delivered behind its back even when no change was signalled
+	// (idlewatch.go); 0 means 30 seconds.
 	IdlePoll time.Duration
 }
 
@@ -68,6 +69,7 @@ type Server struct {
 	connID atomic.Uint64
 	stats  counters
 	auth   *authlimit.Limiter
+	idle   idleWatch
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -100,7 +102,7 @@ func New(opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	if opts.IdlePoll <= 0 {
-		opts.IdlePoll = 10 * time.Second
+		opts.IdlePoll = 30 * time.Second
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -113,6 +115,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger,
 		auth: authlimit.New(authlimit.PerUser, authlimit.PerAddr)}
+	s.idle.log = opts.Logger
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         caps,
@@ -132,7 +135,10 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Close stops the listeners and closes every connection.
-func (s *Server) Close() error { return s.imap.Close() }
+func (s *Server) Close() error {
+	s.idle.close()
+	return s.imap.Close()
+}
 
 // newSession starts the session of one connection.
 func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,

@@ -141,10 +141,9 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return s.sel.tracker.Poll(w, allowExpunge)
 }
 
-// Idle waits for updates of the selected mailbox (RFC 2177). Deliveries
-// by intake tell nobody, so the folder is rescanned every IdlePoll.
-//
-// TODO: watch new/ with fsnotify instead of polling.
+// Idle waits for updates of the selected mailbox (RFC 2177). The
+// folder is rescanned when its new/ or cur/ changes (idlewatch.go) and,
+// as a safety net, every IdlePoll.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	if s.sel == nil {
 		<-stop
@@ -164,6 +163,8 @@ func (s *session) idleScan(f *store.Folder, done <-chan struct{}) {
 			s.logger().Error("panic in idle scan", "panic", v)
 		}
 	}()
+	changed, stop, _ := s.srv.idle.subscribe(f.Dir())
+	defer stop()
 	t := time.NewTicker(s.srv.opts.IdlePoll)
 	defer t.Stop()
 	for {
@@ -171,10 +172,11 @@ func (s *session) idleScan(f *store.Folder, done <-chan struct{}) {
 		case <-done:
 			return
 		case <-t.C:
-			err := f.Locked(func(*store.View) error { return nil })
-			if err != nil && !errors.Is(err, store.ErrGone) {
-				s.logger().Warn("idle scan", "err", err)
-			}
+		case <-changed: // nil, never ready, when not watched
+		}
+		err := f.Locked(func(*store.View) error { return nil })
+		if err != nil && !errors.Is(err, store.ErrGone) {
+			s.logger().Warn("idle scan", "err", err)
 		}
 	}
 }

@@ -99,6 +99,9 @@ func (f *Folder) stamp() dirStamp {
 // Name returns the folder's name ("INBOX", "Sent", "A.B").
 func (f *Folder) Name() string { return f.name }
 
+// Dir returns the folder's Maildir directory (holding new/ and cur/).
+func (f *Folder) Dir() string { return f.dir }
+
 // Locked brings the folder up to date with the disk and calls fn with
 // the folder locked. fn must not keep v, and should not block: other
 // sessions wait for it.
