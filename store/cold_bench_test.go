@@ -26,8 +26,21 @@ func BenchmarkColdFolder(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := range n {
-		msg := fmt.Sprintf("Date: Mon, 02 Jan 2006 15:04:05 +0000\r\n"+
-			"From: a@x.test\r\nSubject: message %d\r\n\r\nbody\r\n", i)
+		// The list fields of real mail run to some 700 bytes.
+		msg := fmt.Sprintf("Received: from a.test by b.test; Mon, 2 Jan 2006\r\n"+
+			"Date: Mon, 02 Jan 2006 15:04:05 +0000\r\n"+
+			"From: \"Some Sender\" <sender.name@example.org>\r\n"+
+			"To: first@example.com, \"Second Person\" <second@example.com>\r\n"+
+			"Subject: =?utf-8?q?message_number_%d_with_an_encoded_subject?=\r\n"+
+			"Message-ID: <%d.1136214245.example.org@mail.example.org>\r\n"+
+			"References: <a1.b2.c3@example.org> <d4.e5.f6@example.org>\r\n"+
+			" <g7.h8.i9@example.org> <j10.k11.l12@example.org>\r\n"+
+			"In-Reply-To: <j10.k11.l12@example.org>\r\n"+
+			"Content-Type: multipart/alternative;\r\n"+
+			" boundary=\"----=_NextPart_000_0001_01C2A9A6.12345678\"\r\n"+
+			"List-Post: <mailto:list@lists.example.org>\r\n"+
+			"Reply-To: list@lists.example.org\r\nX-Priority: 3\r\n"+
+			"\r\nbody\r\n", i, i)
 		name := fmt.Sprintf("1700000000.M%dP1.host,S=%d:2,S", i, len(msg))
 		err := os.WriteFile(filepath.Join(root, "cur", name), []byte(msg), 0o600)
 		if err != nil {

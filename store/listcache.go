@@ -29,18 +29,29 @@ import (
 // are gone are dropped when the file is compacted.
 //
 // On disk, beside the UID list, the file ListCacheFile holds a version
-// line and then one line per message, appended as messages are first
-// listed:
+// line and then one record per message, appended as messages are first
+// listed: a line of numbers and then the fields themselves, as they are,
+// so that loading needs no unquoting and the entries' fields can point
+// into the one buffer the file was read into:
 //
-//	stratamail-listcache 1
-//	<key> TAB <size> TAB <arrival, Unix nanoseconds> TAB <Go-quoted fields>
+//	stratamail-listcache 2
+//	<key> TAB <size> TAB <arrival> TAB <date> TAB <complete> TAB <length> LF
+//	<length bytes: the fields> LF
 //
-// A line that does not parse is skipped (the message is read again).
+// Times are Unix nanoseconds, <date> "-" without a valid Date field;
+// <complete> is "+" for a header read whole and "-" otherwise. A
+// record that does not parse (a crash in mid-append) is skipped by
+// looking for the next line that parses, and the file is rewritten.
+// Version 1 files (one Go-quoted line per message) are read and
+// rewritten as version 2.
 
 // ListCacheFile is the list cache's file name in a folder.
 const ListCacheFile = "stratamail-listcache"
 
-const listCacheHeader = "stratamail-listcache 1"
+const (
+	listCacheHeader   = "stratamail-listcache 2"
+	listCacheHeaderV1 = "stratamail-listcache 1"
+)
 
 // ListFields are the header fields the list cache keeps, in lower case:
 // those of an ENVELOPE (RFC 3501 §7.4.2) and of Roundcube's list view.
@@ -127,7 +138,8 @@ type listCache struct {
 	loaded  bool
 	entries map[string]*ListEntry
 	pending []string // keys added since the last Flush
-	lines   int      // entry lines in the file
+	lines   int      // entry records in the file
+	rewrite bool     // the file is damaged or old: compact it
 }
 
 // ListEntry returns the list cache entry of m, a message of f, reading
@@ -255,8 +267,7 @@ func (f *Folder) FlushListCache() error {
 		w.WriteString(listCacheHeader + "\n")
 	}
 	for _, k := range c.pending {
-		if e := c.entries[k]; e != nil {
-			writeListLine(w, k, e)
+		if e := c.entries[k]; e != nil && writeListLine(w, k, e) {
 			c.lines++
 		}
 	}
@@ -268,13 +279,24 @@ func (f *Folder) FlushListCache() error {
 	return nil
 }
 
-func writeListLine(w *bufio.Writer, key string, e *ListEntry) {
-	complete := ""
-	if !e.Complete {
-		complete = "+"
+// writeListLine appends the record of e to w; a key that could not be
+// read back (a TAB or LF in it) is not written.
+func writeListLine(w *bufio.Writer, key string, e *ListEntry) bool {
+	if strings.ContainsAny(key, "\t\n") {
+		return false
 	}
-	fmt.Fprintf(w, "%s\t%d\t%d\t%s%s\n", key, e.Size,
-		e.Arrived.UnixNano(), complete, strconv.Quote(string(e.Fields)))
+	complete, date := "+", "-"
+	if !e.Complete {
+		complete = "-"
+	}
+	if !e.Date.IsZero() {
+		date = strconv.FormatInt(e.Date.UnixNano(), 10)
+	}
+	fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\n", key, e.Size,
+		e.Arrived.UnixNano(), date, complete, len(e.Fields))
+	w.Write(e.Fields)
+	w.WriteByte('\n')
+	return true
 }
 
 // load reads the cache file at path into c; a missing or foreign file
@@ -282,29 +304,91 @@ func writeListLine(w *bufio.Writer, key string, e *ListEntry) {
 func (c *listCache) load(path string) {
 	c.loaded = true
 	c.entries = map[string]*ListEntry{}
-	fh, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return
 	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(nil, 4*maxListHeader)
-	if !sc.Scan() || sc.Text() != listCacheHeader {
+	head, body, _ := bytes.Cut(data, []byte("\n"))
+	switch string(head) {
+	case listCacheHeader:
+		c.parse(body)
+	case listCacheHeaderV1:
+		c.parseV1(body)
+		c.rewrite = true
+	default:
 		// Another format, or damage: start afresh, so that new
 		// entries are not appended to a file that will be ignored.
 		os.Remove(path)
-		return
 	}
-	for sc.Scan() {
+}
+
+// parse reads version 2 records. Entries' Fields are slices of data.
+func (c *listCache) parse(data []byte) {
+	block := make([]ListEntry, 0, bytes.Count(data, []byte("\t"))/5+1)
+	for len(data) > 0 {
+		line, rest, _ := bytes.Cut(data, []byte("\n"))
+		key, e, n, ok := parseRecord(line, rest)
+		if !ok {
+			c.rewrite = true // skip to the next line and try again
+			data = rest
+			continue
+		}
+		data = rest[n:]
 		c.lines++
-		if key, e, ok := parseListLine(sc.Text()); ok {
+		if len(block) == cap(block) {
+			block = make([]ListEntry, 0, 64)
+		}
+		block = append(block, e)
+		c.entries[key] = &block[len(block)-1]
+	}
+}
+
+// parseRecord reads the record whose number line is line and whose
+// fields start rest; n is how much of rest the record takes.
+func parseRecord(line, rest []byte) (string, ListEntry, int, bool) {
+	var f [6][]byte
+	for i := range 5 {
+		var ok bool
+		if f[i], line, ok = bytes.Cut(line, []byte("\t")); !ok {
+			return "", ListEntry{}, 0, false
+		}
+	}
+	f[5] = line
+	key := string(f[0])
+	size, err1 := strconv.ParseInt(string(f[1]), 10, 64)
+	arrived, err2 := strconv.ParseInt(string(f[2]), 10, 64)
+	length, err3 := strconv.Atoi(string(f[5]))
+	var date time.Time
+	if d := string(f[3]); d != "-" {
+		nanos, err := strconv.ParseInt(d, 10, 64)
+		if err != nil {
+			return "", ListEntry{}, 0, false
+		}
+		date = time.Unix(0, nanos).UTC()
+	}
+	complete := string(f[4])
+	if err1 != nil || err2 != nil || err3 != nil || size < 0 ||
+		length < 0 || length >= len(rest) || rest[length] != '\n' ||
+		(complete != "+" && complete != "-") || !validKey(key) {
+		return "", ListEntry{}, 0, false
+	}
+	return key, ListEntry{Size: size, Arrived: time.Unix(0, arrived),
+		Fields: rest[:length:length], Complete: complete == "+",
+		Date: date}, length + 1, true
+}
+
+// parseV1 reads the lines of a version 1 file.
+func (c *listCache) parseV1(data []byte) {
+	for _, line := range strings.Split(string(data), "\n") {
+		if key, e, ok := parseListLineV1(line); ok {
 			c.entries[key] = e
+			c.lines++
 		}
 	}
 }
 
-// parseListLine reads one entry line.
-func parseListLine(line string) (string, *ListEntry, bool) {
+// parseListLineV1 reads one version 1 entry line.
+func parseListLineV1(line string) (string, *ListEntry, bool) {
 	parts := strings.SplitN(line, "\t", 4)
 	if len(parts) != 4 || !validKey(parts[0]) {
 		return "", nil, false
@@ -330,7 +414,7 @@ func (f *Folder) compactListCache(keep []Message) {
 	if !c.loaded {
 		c.load(filepath.Join(f.dir, ListCacheFile))
 	}
-	if c.lines <= 2*len(keep)+100 {
+	if c.lines <= 2*len(keep)+100 && !c.rewrite {
 		return
 	}
 	live := map[string]*ListEntry{}
@@ -344,12 +428,18 @@ func (f *Folder) compactListCache(keep []Message) {
 		}
 	}
 	w.Flush()
+	c.rewrite = false
 	path := filepath.Join(f.dir, ListCacheFile)
 	tmp := path + ".tmp"
 	if os.WriteFile(tmp, b.Bytes(), 0o600) != nil ||
 		os.Rename(tmp, path) != nil {
 		os.Remove(tmp)
+		c.entries = live
 		return
 	}
-	c.entries, c.lines, c.pending = live, len(live), nil
+	// Entries point into the new buffer now, so that the old one, dead
+	// records and all, can go; readers keep the old ones they hold.
+	c.entries, c.lines, c.pending = map[string]*ListEntry{}, 0, nil
+	_, body, _ := bytes.Cut(b.Bytes(), []byte("\n"))
+	c.parse(body)
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,8 +84,10 @@ func TestListCacheSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestListCacheFile: a line that does not parse is skipped, a foreign
-// file is ignored, and dead lines are compacted away.
+// TestListCacheFile: a record that does not parse is skipped (the
+// records after it are still read), a foreign file is ignored, dead
+// records are compacted away, and a version 1 file is read and
+// rewritten as version 2.
 func TestListCacheFile(t *testing.T) {
 	s, a := newAccount(t)
 	deliver(t, s, testAddr, "Subject: kept\r\n\r\nx\r\n")
@@ -98,28 +102,51 @@ func TestListCacheFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Garbage and many lines of messages long gone.
-	var b strings.Builder
-	b.Write(data)
-	b.WriteString("not a line\nk\tx\t1\t\"\"\n")
-	for i := range 300 {
-		b.WriteString("1.M1P" + strings.Repeat("9", i%9+1) +
-			"Q1.gone\t10\t0\t\"Subject: old\\r\\n\"\n")
+	head, rec, _ := strings.Cut(string(data), "\n")
+	if head != listCacheHeader {
+		t.Fatalf("header %q", head)
 	}
+	// A record cut short by a crash, records of messages long gone,
+	// and the kept message's record again at the end.
+	var b strings.Builder
+	b.WriteString(head + "\n")
+	b.WriteString("1.M1P1Q1.cut\t10\t0\t-\t+\t99\nSubject: c")
+	for i := range 300 {
+		fmt.Fprintf(&b, "1.M1P%dQ1.gone\t10\t0\t-\t+\t15\n"+
+			"Subject: old\r\n\n", i)
+	}
+	b.WriteString(rec)
 	os.WriteFile(path, []byte(b.String()), 0o600)
+	for _, m := range msgs {
+		os.Truncate(m.Path, 0) // entries must come from the cache
+	}
 	f2 := reopen(t, s)
 	snapshot(t, f2) // the first scan compacts
 	data, _ = os.ReadFile(path)
-	if n := strings.Count(string(data), "\n"); n != 2 {
-		t.Errorf("after compaction %d lines, want the header and one:\n%s",
-			n, data)
+	if string(data) != head+"\n"+rec {
+		t.Errorf("after compaction:\n%q\nwant\n%q", data, head+"\n"+rec)
 	}
 	e, err := f2.ListEntry(msgs[0])
-	if err != nil || string(e.Fields) != "Subject: kept\r\n" {
+	if err != nil || string(e.Fields) != "Subject: kept\r\n" || !e.Complete {
 		t.Errorf("entry after compaction: %+v, %v", e, err)
 	}
 
+	// Version 1: one quoted line per message.
+	os.WriteFile(path, []byte(listCacheHeaderV1+"\n"+msgs[0].Key+
+		"\t24\t5\t\"Subject: kept\\r\\n\"\n"), 0o600)
+	f4 := reopen(t, s)
+	snapshot(t, f4)
+	e, err = f4.ListEntry(msgs[0])
+	if err != nil || string(e.Fields) != "Subject: kept\r\n" || e.Size != 24 {
+		t.Errorf("entry from a version 1 file: %+v, %v", e, err)
+	}
+	if data, _ := os.ReadFile(path); !strings.HasPrefix(string(data),
+		listCacheHeader+"\n") {
+		t.Errorf("version 1 file not rewritten: %q", data)
+	}
+
 	// A file of another format is ignored, and the message read again.
+	os.WriteFile(msgs[0].Path, []byte("Subject: kept\r\n\r\nx\r\n"), 0o600)
 	os.WriteFile(path, []byte("something else 9\n"), 0o600)
 	f3 := reopen(t, s)
 	_, _, msgs3 := snapshot(t, f3)
@@ -127,4 +154,25 @@ func TestListCacheFile(t *testing.T) {
 		string(e.Fields) != "Subject: kept\r\n" {
 		t.Errorf("entry with a foreign file: %+v, %v", e, err)
 	}
+}
+
+// FuzzListCacheLoad: any cache file loads without a panic, and every
+// entry's fields are bytes of the file.
+func FuzzListCacheLoad(f *testing.F) {
+	f.Add([]byte(listCacheHeader + "\n1.M1P1.h\t10\t5\t-\t+\t4\nab\r\n\n"))
+	f.Add([]byte(listCacheHeader + "\nk\t1\t2\t3\t-\t99\nshort"))
+	f.Add([]byte(listCacheHeaderV1 + "\nk\t1\t2\t\"a\"\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), ListCacheFile)
+		os.WriteFile(path, data, 0o600)
+		var c listCache
+		c.load(path)
+		for k, e := range c.entries {
+			if !validKey(k) || e.Size < 0 ||
+				!bytes.Contains(data, e.Fields) && !bytes.HasPrefix(data,
+					[]byte(listCacheHeaderV1)) {
+				t.Fatalf("entry %q %+v from %q", k, e, data)
+			}
+		}
+	})
 }
