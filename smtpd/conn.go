@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
@@ -30,6 +31,16 @@ type trackedConn struct {
 	// closes once it is written.
 	closeAfterWrite atomic.Bool
 
+	// plain is set while the connection carries plain text: until
+	// STARTTLS, and never on implicit TLS. tap reads go-smtp's replies
+	// meanwhile (see wire.go).
+	plain atomic.Bool
+	tap   replyTap
+	// refusals counts the refused commands of the connection, ours
+	// and go-smtp's, toward maxRefusals.
+	refusals atomic.Int32
+	log      *slog.Logger // with the connection's id and address
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -51,13 +62,50 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 }
 
 // Write writes a reply, and closes the connection after it when
-// closeAfterWrite is set.
+// closeAfterWrite is set. Replies in plain text are read first (see
+// wire.go), so that a refusal is in the log before the client has it.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	last := c.plain.Load() && c.watch(p)
 	n, err := c.Conn.Write(p)
-	if c.closeAfterWrite.Load() {
+	if last {
+		c.Conn.Write([]byte(replyLine(replyTooManyErrors) + "\r\n"))
+	}
+	if last || c.closeAfterWrite.Load() {
 		c.Close()
 	}
 	return n, err
+}
+
+// watch reads the replies in p, about to be written in plain text:
+// STARTTLS ends plain text, and go-smtp's own refusals are recorded.
+// It reports whether p holds the refusal that reaches maxRefusals.
+func (c *trackedConn) watch(p []byte) (last bool) {
+	c.tap.write(p, func(line string, ev tapEvent) {
+		switch ev {
+		case tapTLS:
+			c.plain.Store(false)
+		case tapRefusal:
+			last = c.goSMTPRefused(line) || last
+		}
+	})
+	return last
+}
+
+// goSMTPRefused logs and counts a refusal go-smtp made itself; true
+// means it is the maxRefusals-th of the connection, to be followed by
+// 421 and the end of the connection.
+func (c *trackedConn) goSMTPRefused(line string) bool {
+	code, text := splitReply(line)
+	reason := goSMTPReason(line)
+	c.srv.stats.countReason(reason)
+	c.log.Info("command refused", "code", code, "reply", text,
+		"reason", reason, "by", "go-smtp")
+	if c.refusals.Add(1) != maxRefusals {
+		return false
+	}
+	c.log.Warn("too many refused commands; closing", "refusals",
+		maxRefusals)
+	return true
 }
 
 // Close closes the connection once and forgets it.

@@ -70,14 +70,23 @@ func (s *session) checkDisk() (*smtp.SMTPError, string) {
 // refused counts a refused MAIL or RCPT; past maxRefusals the session
 // ends with 421 after this reply's place.
 func (s *session) refused(r *smtp.SMTPError) *smtp.SMTPError {
-	s.refusals++
-	if s.refusals < maxRefusals {
+	n := s.countRefused()
+	if n < maxRefusals {
 		return r
 	}
-	s.log.Warn("too many refused commands; closing", "refusals",
-		s.refusals)
+	s.log.Warn("too many refused commands; closing", "refusals", n)
 	s.closeWith(replyTooManyErrors)
 	return replyTooManyErrors
+}
+
+// countRefused counts a refused command and returns the count: the
+// connection's, which go-smtp's own refusals add to (see wire.go).
+func (s *session) countRefused() int {
+	if s.tc != nil {
+		return int(s.tc.refusals.Add(1))
+	}
+	s.refusals++
+	return s.refusals
 }
 
 // headerChecker watches the header section of a message as it streams

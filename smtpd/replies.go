@@ -139,6 +139,19 @@ var (
 	replyShutdown = reply(421, 4, 3, 2, "Service shutting down")
 )
 
+// allReplies are the replies above, every one. A reply on the wire
+// that is none of them is go-smtp's own (see wire.go);
+// TestAllRepliesListed keeps the list complete.
+var allReplies = []*smtp.SMTPError{replyBadHelo, replyBadSender,
+	replyBadRcpt, replyBadParam, replyNested, replyNeedMail,
+	replyNeedUTF8, replyRelayDenied, replyNotFromFilter,
+	replyNoSuchUser, replyTooManyRcpts, replyTooBig, replyBareLF,
+	replyLineTooLong, replyTimeout, replyConnError, replyTempFail,
+	replyDiskFull, replyTooManyConns, replyTooManyErrors,
+	replyHeaderTooBig, replyLoop, replyTooComplex, replyAuthRequired,
+	replyAuthFailed, replyAuthLocked, replySenderNotOwned,
+	replyFromNotOwned, replyBadAuthors, replyRateLimited, replyShutdown}
+
 // reply returns an SMTP reply with its enhanced code.
 func reply(code, class, subject, detail int, text string) *smtp.SMTPError {
 	return &smtp.SMTPError{

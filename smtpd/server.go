@@ -281,6 +281,7 @@ func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
 	}
 	// go-smtp sees the TLS connection, so that it knows the session
 	// is secure; the tracked one stays underneath (see tracked).
+	tc.plain.Store(tlsConfig == nil)
 	var nc net.Conn = tc
 	if tlsConfig != nil {
 		nc = tls.Server(tc, tlsConfig)
@@ -314,6 +315,10 @@ func (s *Server) track(c net.Conn) (tc *trackedConn, busy bool) {
 	s.perAddr[ip]++
 	n := s.connSeq.Add(1)
 	tc = &trackedConn{Conn: c, id: fmt.Sprintf("s%d", n), srv: s, ip: ip}
+	tc.log = s.log.With("conn", tc.id, "remote", ip.String())
+	if s.opts.Submission {
+		tc.log = tc.log.With("service", "submission")
+	}
 	s.conns[tc] = true
 	return tc, false
 }
@@ -359,7 +364,8 @@ func (s *Server) newGeneration(cfg *conf.Config) *generation {
 	srv.MaxLineLength = MaxLineLength
 	// TODO: go-smtp refuses a body of exactly MaxMessageBytes (its
 	// reader fails once the limit is reached, even at the end), and
-	// answers SIZE= refusals itself, so they miss our log.
+	// answers SIZE= refusals itself: they reach our log only through
+	// the plain-text reply tap (wire.go).
 	srv.MaxMessageBytes = cfg.Server.MaxMessageSize
 	// go-smtp would refuse recipients over the limit before our
 	// Session sees them, and they would be missing from the log;

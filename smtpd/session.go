@@ -62,7 +62,7 @@ type session struct {
 	mu       sync.Mutex
 	txn      *txn       // nil outside a mail transaction
 	user     *conf.User // the submission's authenticated user, or nil
-	refusals int        // MAIL and RCPT commands refused
+	refusals int        // refused commands, when tc is nil
 }
 
 // txn is one mail transaction: MAIL, RCPTs and DATA.

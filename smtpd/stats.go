@@ -19,14 +19,19 @@ type Stats struct {
 // RefusalReasons are the reasons Stats.Refused counts, one per reply
 // of replies.go that refuses something; "other" is any other reply.
 //
-// TODO: refusals go-smtp gives itself (SIZE= over the limit on MAIL,
-// over-long command lines, commands out of order) are not counted.
+// Refusals go-smtp gives itself are counted too, under the reason of
+// ours for the same condition (SIZE= over the limit: too_big) or as
+// "bad_command" (unknown commands, syntax errors, commands out of
+// order).
+//
+// TODO: only on plain-text connections; see wire.go.
 var RefusalReasons = []string{"bad_helo", "bad_sender", "bad_recipient",
 	"bad_parameter", "bad_sequence", "need_smtputf8", "relay_denied",
 	"not_from_filter", "no_such_user", "too_many_recipients", "too_big",
 	"bare_lf", "line_too_long", "timeout", "connection_error",
 	"temporary_failure", "disk_full", "shutdown", "too_many_errors",
-	"header_too_big", "mail_loop", "too_complex", "other"}
+	"header_too_big", "mail_loop", "too_complex", "bad_command",
+	"other"}
 
 // reasonOf names the reason of a refusal reply.
 func reasonOf(r *smtp.SMTPError) string {
@@ -112,6 +117,14 @@ func (c *counters) countTxn(res string) {
 // countRefusal counts the refusal r.
 func (c *counters) countRefusal(r *smtp.SMTPError) {
 	c.refused[reasonOf(r)].Add(1)
+}
+
+// countReason counts a refusal of the reason name, one of
+// RefusalReasons.
+func (c *counters) countReason(name string) {
+	if n := c.refused[name]; n != nil {
+		n.Add(1)
+	}
 }
 
 // Stats returns a snapshot of the server's counters.
