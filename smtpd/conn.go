@@ -36,6 +36,7 @@ type trackedConn struct {
 	// meanwhile (see wire.go).
 	plain atomic.Bool
 	tap   replyTap
+	dots  dotGuard
 	// refusals counts the refused commands of the connection, ours
 	// and go-smtp's, toward maxRefusals.
 	refusals atomic.Int32
@@ -46,12 +47,17 @@ type trackedConn struct {
 }
 
 // Read reads from the client, extending the deadline first while a
-// message body is being transferred.
+// message body is being transferred. Plain text passes dotGuard (see
+// wire.go). go-smtp's connection goroutine is the only reader.
 func (c *trackedConn) Read(p []byte) (int, error) {
 	if c.dataMode.Load() {
 		c.Conn.SetReadDeadline(c.dataDeadline())
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	if c.plain.Load() {
+		c.dots.scan(p[:n])
+	}
+	return n, err
 }
 
 // SetReadDeadline is how go-smtp starts waiting for a command line; it
@@ -77,13 +83,16 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 }
 
 // watch reads the replies in p, about to be written in plain text:
-// STARTTLS ends plain text, and go-smtp's own refusals are recorded.
+// STARTTLS ends plain text, 354 arms dotGuard, and go-smtp's own
+// refusals are recorded.
 // It reports whether p holds the refusal that reaches maxRefusals.
 func (c *trackedConn) watch(p []byte) (last bool) {
 	c.tap.write(p, func(line string, ev tapEvent) {
 		switch ev {
 		case tapTLS:
 			c.plain.Store(false)
+		case tapData:
+			c.dots.arm()
 		case tapRefusal:
 			last = c.goSMTPRefused(line) || last
 		}

@@ -63,6 +63,11 @@ func TestBDAT(t *testing.T) {
 			"550 5.6.0 "},
 		{"CR LF across chunks", []string{"Subject: x\r", "\n\r\nhi\r\n"},
 			"250 2.0.0 "},
+		// A dot line cut after its CR: dotGuard is for DATA only.
+		{"dot CR LF across chunks", []string{
+			"Subject: x\r\n\r\nhi\r\n.\r", "\nmore\r\n"}, "250 2.0.0 "},
+		{"dot CR", []string{"Subject: x\r\n\r\nhi\r\n.\rX\r\n"},
+			"550 5.6.0 "},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +95,34 @@ func TestBDAT(t *testing.T) {
 				t.Errorf("stored %d messages", len(f))
 			}
 		})
+	}
+}
+
+// TestBDATAfterData sends a message with DATA and then one in BDAT
+// chunks pipelined in one write, a dot line cut after its CR: dotGuard,
+// armed by the DATA, must be done at its end and leave the chunks and
+// commands alone.
+func TestBDATAfterData(t *testing.T) {
+	e := newEnv(t)
+	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+	d.cmd("RCPT TO:<carol@local.test>", "250 ")
+	d.cmd("DATA", "354 ")
+	d.write(wireMessage("by DATA"))
+	d.expect("250 2.0.0 ")
+	chunk1, chunk2 := "Subject: y\r\n\r\nhi\r\n.\r", "\nmore\r\n"
+	d.write("MAIL FROM:<s@elsewhere.test>\r\n" +
+		"RCPT TO:<carol@local.test>\r\n" +
+		"BDAT " + strconv.Itoa(len(chunk1)) + "\r\n" + chunk1 +
+		"BDAT " + strconv.Itoa(len(chunk2)) + " LAST\r\n" + chunk2)
+	for _, want := range []string{"250 ", "250 ", "250 2.0.0 Continue",
+		"250 2.0.0 OK"} {
+		d.expect(want)
+	}
+	d.cmd("QUIT", "221 ")
+	if f := e.newFiles("carol@local.test"); len(f) != 2 {
+		t.Errorf("stored %d messages, want 2", len(f))
 	}
 }
 

@@ -26,6 +26,9 @@ func TestSmuggling(t *testing.T) {
 		{"CRLF.LF", "\r\n.\n"},
 		{"LF.CRLF", "\n.\r\n"},
 		{"CR.CRLF", "\r.\r\n"},
+		{"CRLF.CR", "\r\n.\r"},
+		{"CRLF.CRCRLF", "\r\n.\r\r\n"},
+		{"CRLF.CRCR", "\r\n.\r\r"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,19 +52,57 @@ func TestSmuggling(t *testing.T) {
 	}
 }
 
-// TestSmugglingDotCR covers <CRLF>.<CR> followed by anything but LF.
-// go-smtp's dot reader drops the ".<CR>" before our checks see the body
-// (DEPENDENCIES.md: "a few sequences drop bytes"), so the message cannot
-// be refused for its bare CR. What must hold is that nothing is
-// smuggled: the server answers once, the smuggled commands are body
-// text of the one message, and what is stored has no bare CR.
-//
-// TODO: refuse this message as the others are. It needs the raw bytes
-// before go-smtp's reader, which a plain connection could give through
-// trackedConn but a STARTTLS one cannot: go-smtp wraps TLS itself.
+// TestSmugglingDotCR covers <CRLF>.<CR> followed by anything but LF,
+// which go-smtp's dot reader would drop before our checks see it
+// (TestDotReader): dotGuard marks it, and the message is refused like
+// any other with a bare CR, nothing stored, the dialogue in step.
 func TestSmugglingDotCR(t *testing.T) {
-	e := newEnv(t)
+	tests := []struct{ name, body string }{
+		{"inside", "Subject: hello\r\n\r\nhello\r\n.\rMAIL FROM:" +
+			"<admin@example.test>\r\nRCPT TO:<bob@example.test>\r\n" +
+			"DATA\r\nevil\r\n"},
+		{"first", ".\rMAIL FROM:<admin@example.test>\r\n"},
+		{"CR CR LF", "Subject: x\r\n\r\nhi\r\n.\r\r\n.\r\nMAIL FROM:" +
+			"<admin@example.test>\r\n"},
+		{"after a dot line", "Subject: x\r\n\r\n..\r\n.\rX\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			d := e.dial()
+			d.cmd("EHLO client.test", "250 ")
+			d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+			d.cmd("RCPT TO:<alice@example.test>", "250 ")
+			d.cmd("DATA", "354 ")
+			d.write(tt.body)
+			d.cmd(".", "550 5.6.0 ")
+			d.cmd("NOOP", "250 ")
+			d.cmd("QUIT", "221 ")
+			e.checkNothingStored()
+		})
+	}
+}
+
+// TestSmugglingDotCRTLS pins what still happens to <CRLF>.<CR> after
+// STARTTLS, where dotGuard sees only ciphertext (TODO in wire.go):
+// go-smtp drops the dot and the CR, and the message is taken without
+// them. What must hold is that nothing is smuggled: the server answers
+// once, the smuggled commands are body text of the one message, and
+// what is stored has no bare CR.
+func TestSmugglingDotCRTLS(t *testing.T) {
+	cert, _, _ := testcert.New(t, "mx.test.invalid")
+	e := newEnv(t, func(s *Server) {
+		s.opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{
+			cert}}
+	})
 	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.cmd("STARTTLS", "220 ")
+	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	d = &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
 	d.cmd("EHLO client.test", "250 ")
 	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
 	d.cmd("RCPT TO:<alice@example.test>", "250 ")

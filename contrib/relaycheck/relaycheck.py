@@ -124,7 +124,8 @@ def main():
 
     for name, end in [("LF.LF", b"\n.\n"), ("CR.CR", b"\r.\r"),
                       ("CRLF.LF", b"\r\n.\n"), ("LF.CRLF", b"\n.\r\n"),
-                      ("CR.CRLF", b"\r.\r\n")]:
+                      ("CR.CRLF", b"\r.\r\n"), ("CRLF.CR", b"\r\n.\r"),
+                      ("CRLF.CRCRLF", b"\r\n.\r\r\n")]:
         try:
             r, ok = smuggle_case(a.server, a.user, end)
         except (OSError, ConnectionError) as e:
