@@ -58,6 +58,11 @@ type Config struct {
 	Domains []*Domain
 	Users   []*User
 
+	// Warnings are what the file allows but probably does not mean,
+	// in file order: the server runs with them, and check-config and
+	// serve show them.
+	Warnings Errors
+
 	domains map[string]*Domain // lower-case name → domain
 	addrs   map[string]*User   // lower-case address or alias → user
 	users   map[string]*User   // lower-case address → user (logins)

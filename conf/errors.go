@@ -36,6 +36,13 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Warning formats e, a warning, as FILE:LINE: KEY: warning: MSG.
+func (e *Error) Warning() string {
+	w := *e
+	w.Msg = "warning: " + e.Msg
+	return w.Error()
+}
+
 // Errors is every problem found in one file, in file order. Its
 // elements are *Error.
 type Errors []error

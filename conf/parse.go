@@ -34,7 +34,8 @@ func Parse(name string, data []byte) (*Config, error) {
 		sortErrors(p.errs)
 		return nil, p.errs
 	}
-	c.Path = name
+	sortErrors(p.warns)
+	c.Path, c.Warnings = name, p.warns
 	return c, nil
 }
 
@@ -59,13 +60,23 @@ type parser struct {
 	file  string
 	lines keyLines
 	errs  Errors
+	warns Errors // see Config.Warnings
 }
 
 // errorf records a problem with the key at path.
 func (p *parser) errorf(path, format string, args ...any) {
-	p.errs = append(p.errs, &Error{File: p.file,
-		Line: p.lines.line(path), Key: path,
-		Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, p.problem(path, format, args...))
+}
+
+// warnf records a warning about the key at path.
+func (p *parser) warnf(path, format string, args ...any) {
+	p.warns = append(p.warns, p.problem(path, format, args...))
+}
+
+// problem returns an *Error about the key at path.
+func (p *parser) problem(path, format string, args ...any) *Error {
+	return &Error{File: p.file, Line: p.lines.line(path), Key: path,
+		Msg: fmt.Sprintf(format, args...)}
 }
 
 // The top-level tables and the keys each one takes.
@@ -101,6 +112,7 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.SMTP = p.smtp(p.table(doc, "smtp"))
 	c.IMAP = p.imap(p.table(doc, "imap"), c.SMTP.Listen)
 	c.TLS = p.tls(p.table(doc, "tls"))
+	p.imapLogins(c, doc["imap"])
 	c.Monitor = p.monitor(p.table(doc, "monitor"))
 	c.Alerts = p.alerts(p.table(doc, "alerts"), c.Server.Hostname)
 	c.Submission = p.submission(p.table(doc, "submission"), c)

@@ -2,6 +2,7 @@ package conf
 
 import (
 	"crypto/tls"
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
@@ -124,6 +125,33 @@ func (p *parser) imap(t map[string]any, smtp []string) IMAP {
 		}
 	}
 	return c
+}
+
+// imapLogins warns about IMAP listeners off loopback without [tls]:
+// there the server offers no login at all (LOGINDISABLED, RFC 3501
+// §6.2.3), as it never takes passwords in clear text over a network.
+// It is a warning, not an error: the default listener is one, and a
+// server that only relays needs no logins. imap is the [imap] table,
+// if any.
+func (p *parser) imapLogins(c *Config, imap any) {
+	if c.TLS.Certificate != nil || c.IMAP.AllowInsecureAuth {
+		return
+	}
+	t, _ := imap.(map[string]any)
+	_, given := t["listen"]
+	for i, a := range c.IMAP.Listen {
+		if isLoopback(a) {
+			continue
+		}
+		key, what := indexKey("imap.listen", i), fmt.Sprintf("%q", a)
+		if !given {
+			key, what = "imap.listen", fmt.Sprintf("the default %q", a)
+		}
+		p.warnf(key, "%s is off loopback and there is no [tls]: no "+
+			"IMAP client can log in there (LOGINDISABLED). Set cert "+
+			"and key in [tls], listen on loopback, or set listen = [] "+
+			"to turn IMAP off", what)
+	}
 }
 
 // listen returns the checked listen array of the table at path, or

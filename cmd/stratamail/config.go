@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -15,8 +16,9 @@ import (
 
 func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("check-config", "FILE", "Validate FILE and print "+
-		"every error as FILE:LINE: KEY: problem.\nExits 0 when the "+
-		"file is valid, 1 when it is not.", stderr)
+		"every error as FILE:LINE: KEY: problem, and every\nwarning "+
+		"as FILE:LINE: KEY: warning: problem.\nExits 0 when the "+
+		"file is valid (warnings or not), 1 when it is not.", stderr)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -29,9 +31,21 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, err)
 		return errors.New("the configuration is not valid")
 	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stdout, w.(*conf.Error).Warning())
+	}
 	fmt.Fprintf(stdout, "%s: OK (%d domains, %d users)\n", cfg.Path,
 		len(cfg.Domains), len(cfg.Users))
 	return nil
+}
+
+// logWarnings logs the warnings of cfg, one line each.
+func logWarnings(log *slog.Logger, cfg *conf.Config) {
+	for _, w := range cfg.Warnings {
+		e := w.(*conf.Error)
+		log.Warn("config warning", "file", e.File, "line", e.Line,
+			"key", e.Key, "warning", e.Msg)
+	}
 }
 
 func runHashPassword(args []string, stdout, stderr io.Writer) error {

@@ -175,6 +175,7 @@ func (s *service) reload() {
 	s.reloads.mu.Unlock()
 	s.log.Info("config reloaded", "file", cfg.Path,
 		"domains", len(cfg.Domains), "users", len(cfg.Users))
+	logWarnings(s.log, cfg)
 	for _, d := range cfg.Domains {
 		if o := old.Domain(d.Name); o != nil && o.Relay != d.Relay {
 			// The new relay host may take the mail the old one could

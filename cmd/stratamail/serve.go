@@ -46,6 +46,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return errors.New("not starting: the configuration is not valid")
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	logWarnings(log, cfg)
 	ctx, stop := signal.NotifyContext(context.Background(),
 		os.Interrupt, syscall.SIGTERM)
 	defer stop()
