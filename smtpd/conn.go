@@ -83,8 +83,8 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 }
 
 // watch reads the replies in p, about to be written in plain text:
-// STARTTLS ends plain text, 354 arms dotGuard, and go-smtp's own
-// refusals are recorded.
+// STARTTLS ends plain text, 354 arms dotGuard and the next reply
+// disarms it, and go-smtp's own refusals are recorded.
 // It reports whether p holds the refusal that reaches maxRefusals.
 func (c *trackedConn) watch(p []byte) (last bool) {
 	c.tap.write(p, func(line string, ev tapEvent) {
@@ -93,7 +93,10 @@ func (c *trackedConn) watch(p []byte) (last bool) {
 			c.plain.Store(false)
 		case tapData:
 			c.dots.arm()
+		case tapReply:
+			c.dots.disarm()
 		case tapRefusal:
+			c.dots.disarm()
 			last = c.goSMTPRefused(line) || last
 		}
 	})

@@ -190,6 +190,13 @@ func TestDotGuard(t *testing.T) {
 	if got := scanPieces(&idle, "a\r\n.\rX", 0); got != "a\r\n.\rX" {
 		t.Errorf("an unarmed guard marked %q", got)
 	}
+	var g dotGuard // disarmed by the reply to the body
+	g.arm()
+	scanPieces(&g, "a\r\n", 0)
+	g.disarm()
+	if got := scanPieces(&g, ".\rX", 0); got != ".\rX" {
+		t.Errorf("a disarmed guard marked %q", got)
+	}
 }
 
 // scanPieces runs g over s in pieces of n bytes and returns the result.

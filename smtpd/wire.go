@@ -43,11 +43,12 @@ const (
 	tapNone    tapEvent = iota
 	tapTLS              // STARTTLS accepted: what follows is TLS
 	tapData             // 354: the DATA body follows
+	tapReply            // any other reply (its last line)
 	tapRefusal          // a refusal of go-smtp's own
 )
 
 // write takes the next bytes written and calls f with each complete
-// reply line that is not ours and the event it is.
+// reply line that means something, and the event it is.
 func (t *replyTap) write(p []byte, f func(line string, ev tapEvent)) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
@@ -88,9 +89,9 @@ func (t *replyTap) classify(line string) tapEvent {
 	case line[:3] == "354":
 		return tapData
 	case line[0] != '4' && line[0] != '5':
-		return tapNone
+		return tapReply
 	case ownReplyLines()[line]:
-		return tapNone // ours: logged and counted where it was made
+		return tapReply // ours: logged and counted where it was made
 	}
 	return tapRefusal
 }
@@ -111,6 +112,8 @@ func goSMTPReason(line string) string {
 		return "timeout"
 	case code == 421 && enh == "4.4.0":
 		return "connection_error"
+	case code == 421:
+		return "other" // a panic recovered: go-smtp logs it too
 	}
 	return "bad_command"
 }
@@ -164,8 +167,8 @@ var ownReplyLines = sync.OnceValue(func() map[string]bool {
 // dotGuard runs on the plain-text bytes before go-smtp reads them. It
 // is armed when go-smtp writes 354 (a client waits for it before
 // sending the body, RFC 2920 §3.1), follows go-smtp's reader through
-// the body, and is done at the end of data, so that BDAT chunks and
-// commands pass untouched. Where go-smtp would drop ".\r" before a byte
+// the body, and is done at the end of data, or at the latest at the
+// reply to it, so that BDAT chunks and commands pass untouched. Where go-smtp would drop ".\r" before a byte
 // X other than LF, it makes X a CR, and an LF right after X a space:
 // go-smtp then hands on a bare CR ("\r" and a byte that is not LF), and
 // the message is refused with 550 5.6.0 like every other bare CR. The
@@ -202,6 +205,12 @@ const (
 
 // arm starts guarding a DATA body: the next byte read is its first.
 func (g *dotGuard) arm() { *g = dotGuard{armed: true} }
+
+// disarm stops guarding: go-smtp has replied to the body, so it was
+// read to its end. (A client that sent the body before the 354 may
+// have had part of it read unguarded; then the guard's idea of where
+// lines start may be wrong, and this bounds it to the body.)
+func (g *dotGuard) disarm() { *g = dotGuard{} }
 
 // scan marks p, the next bytes read, in place.
 func (g *dotGuard) scan(p []byte) {

@@ -136,12 +136,15 @@ func TestReplyTap(t *testing.T) {
 	banner := "220 mx.test.invalid ESMTP Service Ready\r\n"
 	tests := []struct {
 		name, wire string
-		want       []string // "refusal: LINE" or "tls"
+		want       []string // "refusal: LINE", "reply", "data" or "tls"
 	}{
 		{"banner only", banner, nil},
 		{"EHLO reply", banner + "250-Hello c\r\n250-PIPELINING\r\n" +
-			"250 SIZE 65536\r\n", nil},
-		{"ours", banner + replyLine(replyRelayDenied) + "\r\n", nil},
+			"250 SIZE 65536\r\n", []string{"reply"}},
+		{"ours", banner + replyLine(replyRelayDenied) + "\r\n",
+			[]string{"reply"}},
+		{"DATA", banner + "354 Go ahead\r\n250 2.0.0 OK: id x\r\n",
+			[]string{"data", "reply"}},
 		{"go-smtp's", banner + "502 5.5.1 Missing RCPT TO command.\r\n",
 			[]string{"refusal: 502 5.5.1 Missing RCPT TO command."}},
 		{"temporary", banner + "452 4.5.3 Maximum limit\r\n",
@@ -164,6 +167,10 @@ func TestReplyTap(t *testing.T) {
 					switch ev {
 					case tapTLS:
 						got = append(got, "tls")
+					case tapData:
+						got = append(got, "data")
+					case tapReply:
+						got = append(got, "reply")
 					case tapRefusal:
 						got = append(got, "refusal: "+line)
 					}
