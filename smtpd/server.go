@@ -16,6 +16,12 @@
 // user's own sender addresses, and recipients outside our domains
 // queued for the outbound route. Port 25 never offers AUTH.
 //
+// Beneath go-smtp, a connection in plain text passes two small layers
+// of ours (wire.go): a tap on the replies, which logs and counts the
+// refusals go-smtp gives by itself, and a guard on DATA bodies, which
+// marks the "\r\n.\rX" that go-smtp's reader would silently drop, so
+// that it is refused as a bare CR.
+//
 // smtpd never relays for an unauthenticated client and never modifies
 // a message after it is stored. It does not write to the
 // configuration; each connection keeps the snapshot current when it was

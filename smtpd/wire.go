@@ -168,15 +168,15 @@ var ownReplyLines = sync.OnceValue(func() map[string]bool {
 // is armed when go-smtp writes 354 (a client waits for it before
 // sending the body, RFC 2920 §3.1), follows go-smtp's reader through
 // the body, and is done at the end of data, or at the latest at the
-// reply to it, so that BDAT chunks and commands pass untouched. Where go-smtp would drop ".\r" before a byte
-// X other than LF, it makes X a CR, and an LF right after X a space:
-// go-smtp then hands on a bare CR ("\r" and a byte that is not LF), and
-// the message is refused with 550 5.6.0 like every other bare CR. The
-// marks keep the stream's length and where DATA ends, since go-smtp's
-// reader is in its "middle of line" state after X and after the space
-// as it would have been; and a body that can be accepted never holds
-// the sequence. FuzzDotGuard checks all three against a model of the
-// reader.
+// reply to it, so that BDAT chunks and commands pass untouched. Where
+// go-smtp would drop ".\r" before a byte X other than LF, it makes X a
+// CR, and an LF right after X a space: go-smtp then hands on a bare CR
+// ("\r" and a byte that is not LF), and the message is refused with 550
+// 5.6.0 like every other bare CR. The marks keep the stream's length
+// and where DATA ends, since go-smtp's reader is in its "middle of
+// line" state after X and after the space as it would have been; and a
+// body that can be accepted never holds the sequence. FuzzDotGuard
+// checks all three against a model of the reader.
 //
 // TODO: after STARTTLS the guard sees only ciphertext (see replyTap),
 // and a client that sends the body before the 354 has passed it
