@@ -186,6 +186,7 @@ type guardConn struct {
 	contSize  int64
 	waitTag   string // lines are not commands until this tag is answered
 	outWord   bool   // the first word of the server's line was seen
+	inject    bool   // end a refused literal's line (clientLineEnd)
 
 	// SORT (sortwire.go): the start of a command line held back until
 	// it is known whether it is a SORT, and of a server line until it
@@ -311,6 +312,10 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		if ended {
 			c.clientLineEnd()
 		}
+		if c.inject {
+			dst = append(dst, "\r\n"...)
+			c.inject = false
+		}
 	}
 	return dst
 }
@@ -362,6 +367,10 @@ func (c *guardConn) clientLineEnd() {
 	case ok:
 		c.awaitCont, c.contSize = true, size
 		c.in.tail = c.in.tail[:0]
+		// imapserver refuses a synchronising literal over 4096 bytes
+		// outside APPEND, but then waits for the end of a line the
+		// client, waiting for "+", never sends: end it for the client.
+		c.inject = size > maxNonSync && c.commandName() != "APPEND"
 		return
 	}
 	// A complete command line (or a line that is not a command, such

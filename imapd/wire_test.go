@@ -318,3 +318,36 @@ func TestNonSyncLiteralAtLimit(t *testing.T) {
 		t.Fatalf("NOOP: %s", l)
 	}
 }
+
+// TestBigSyncLiteralRefused: a synchronising literal over 4096 bytes
+// outside APPEND is refused at once, before and after login, and the
+// connection goes on (beta.8 alone refuses it and then waits for a
+// line end the client, waiting for "+", never sends).
+func TestBigSyncLiteralRefused(t *testing.T) {
+	h := start(t, t.TempDir())
+	h.deliver(testMsg("one", "first"))
+	r := h.raw(false)
+	r.c.SetDeadline(time.Now().Add(10 * time.Second))
+	for _, tc := range []struct{ send, next string }{
+		{"a1 LOGIN {5000}\r\n", "a2 NOOP"},
+		{"a3 LOGIN alice@example.com {4097}\r\n", "a4 CAPABILITY"},
+	} {
+		r.send(tc.send)
+		if l := r.line(); !strings.HasPrefix(l, tc.send[:3]+"BAD ") {
+			t.Errorf("%q: %q", tc.send, l)
+		}
+		r.send(tc.next + "\r\n")
+		if l := last(r.upTo(tc.next[:3])); !strings.Contains(l, " OK ") {
+			t.Errorf("after %q: %q", tc.send, l)
+		}
+	}
+	r.cmd(fmt.Sprintf("LOGIN %s %q", alice, alicePW))
+	r.cmd("SELECT INBOX")
+	r.send("b1 SEARCH TEXT {9000}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "b1 BAD ") {
+		t.Errorf("SEARCH with a big literal: %q", l)
+	}
+	if l := last(r.cmd("SEARCH TEXT first")); !strings.Contains(l, " OK ") {
+		t.Errorf("SEARCH afterwards: %q", l)
+	}
+}
