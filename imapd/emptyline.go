@@ -54,8 +54,14 @@ import (
 // The guard also carries SORT, which imapserver lacks: it rewrites a
 // SORT command into a SEARCH and the answer back (sortwire.go).
 //
+// A synchronising literal over 4096 bytes outside APPEND, which beta.8
+// refuses and then waits for the end of a line the client never sends
+// (it waits for "+"), gets that line end from the guard, so that the
+// refusal goes out at once.
+//
 // TODO: connections not guarded (STARTTLS, implicit TLS) are still open
-// to that injection; fix it in go-imap or guard beneath TLS.
+// to that injection, hang on such a literal and get no SORT; fix it in
+// go-imap or guard above TLS.
 type guardListener struct{ net.Listener }
 
 // Accept wraps plain connections in a guardConn.
