@@ -128,15 +128,7 @@ func uidIn(set imap.UIDSet, uid, max uint32) bool {
 // inRange reports whether n is in start:stop, where 0 is "*" and the
 // bounds may come in either order ("5:*" with max 3 is "3:5").
 func inRange(start, stop, n, max uint32) bool {
-	if start == 0 {
-		start = max
-	}
-	if stop == 0 {
-		stop = max
-	}
-	if start > stop {
-		start, stop = stop, start
-	}
+	start, stop = bounds(start, stop, max)
 	return start <= n && n <= stop
 }
 
