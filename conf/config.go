@@ -118,6 +118,9 @@ type IMAP struct {
 	// Listen is the host:port addresses to serve IMAP on; empty
 	// when IMAP is off.
 	Listen []string
+	// TLSListen is the host:port addresses with implicit TLS (port
+	// 993, RFC 8314); they need [tls].
+	TLSListen []string
 	// AllowInsecureAuth permits LOGIN without TLS. Load refuses it
 	// unless every IMAP listener is on a loopback address.
 	AllowInsecureAuth bool

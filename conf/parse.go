@@ -87,7 +87,7 @@ var schema = map[string][]string{
 		"relay_connect_timeout",
 		"relay_command_timeout", "relay_data_timeout"},
 	"smtp": {"listen", "accept_from"},
-	"imap": {"listen", "allow_insecure_auth"},
+	"imap": {"listen", "tls_listen", "allow_insecure_auth"},
 	"tls":  {"cert", "key"},
 	"domain": {"name", "mode", "relay", "monitor", "accept_from",
 		"queue_lifetime", "retry_interval"},
@@ -113,6 +113,10 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.IMAP = p.imap(p.table(doc, "imap"), c.SMTP.Listen)
 	c.TLS = p.tls(p.table(doc, "tls"))
 	p.imapLogins(c, doc["imap"])
+	if len(c.IMAP.TLSListen) > 0 && c.TLS.Certificate == nil {
+		p.errorf("imap.tls_listen", "needs a certificate: set cert and "+
+			"key in [tls]")
+	}
 	c.Monitor = p.monitor(p.table(doc, "monitor"))
 	c.Alerts = p.alerts(p.table(doc, "alerts"), c.Server.Hostname)
 	c.Submission = p.submission(p.table(doc, "submission"), c)

@@ -94,7 +94,8 @@ func (p *parser) portalListen(c *Config, t map[string]any) string {
 		p.errorf(key, "%s", err)
 		return DefaultPortalListen
 	}
-	if used(c.SMTP.Listen, a) || used(c.IMAP.Listen, a) {
+	if used(c.SMTP.Listen, a) || used(c.IMAP.Listen, a) ||
+		used(c.IMAP.TLSListen, a) {
 		p.errorf(key, "%q is also an SMTP or IMAP listener", a)
 	}
 	if !isLoopback(a) && c.TLS.Certificate == nil {

@@ -112,6 +112,9 @@ func (p *parser) imap(t map[string]any, smtp []string) IMAP {
 				"smtp.listen", a)
 		}
 	}
+	c.TLSListen = p.optListen(t, path, "tls_listen", "993")
+	p.notTaken(path+".tls_listen", c.TLSListen, slices.Concat(smtp,
+		c.Listen))
 	c.AllowInsecureAuth, _ = p.getBool(t, path, "allow_insecure_auth")
 	if !c.AllowInsecureAuth {
 		return c

@@ -64,7 +64,7 @@ func (p *parser) submission(t map[string]any, c *Config) Submission {
 	s := Submission{MaxMessagesPerHour: DefaultMaxMessagesPerHour}
 	s.Listen = p.optListen(t, path, "listen", "587")
 	s.TLSListen = p.optListen(t, path, "tls_listen", "465")
-	taken := slices.Concat(c.SMTP.Listen, c.IMAP.Listen)
+	taken := slices.Concat(c.SMTP.Listen, c.IMAP.Listen, c.IMAP.TLSListen)
 	p.notTaken(path+".listen", s.Listen, taken)
 	p.notTaken(path+".tls_listen", s.TLSListen,
 		slices.Concat(taken, s.Listen))

@@ -51,3 +51,39 @@ func quote(s string) string {
 	}
 	return "'" + s + "'"
 }
+
+// TestIMAPTLSListen: [imap] tls_listen takes addresses for implicit
+// TLS, needs [tls], and shares no address with another listener.
+func TestIMAPTLSListen(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := testcert.WritePair(t, dir, "a", "mx.test")
+	withTLS := "[tls]\ncert = " + quote(cert) + "\nkey = " + quote(key) + "\n"
+	for _, tc := range []struct{ name, text, want string }{
+		{"ok", "[imap]\nlisten = [\"127.0.0.1:143\"]\n" +
+			"tls_listen = [\"0.0.0.0:993\"]\n" + withTLS, ""},
+		{"no tls", "[imap]\ntls_listen = [\"127.0.0.1:993\"]\n",
+			"t.toml:5: imap.tls_listen: needs a certificate: set cert " +
+				"and key in [tls]"},
+		{"same as listen", "[imap]\nlisten = [\"127.0.0.1:143\"]\n" +
+			"tls_listen = [\"127.0.0.1:143\"]\n" + withTLS,
+			`t.toml:6: imap.tls_listen[0]: "127.0.0.1:143" is already ` +
+				"used by another listener"},
+		{"no port", "[imap]\ntls_listen = [\"127.0.0.1\"]\n" + withTLS,
+			`t.toml:5: imap.tls_listen[0]: "127.0.0.1" has no port ` +
+				`(write "127.0.0.1:993")`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parse(okServer + tc.text)
+			if tc.want == "" {
+				if err != nil || len(c.IMAP.TLSListen) != 1 ||
+					c.IMAP.TLSListen[0] != "0.0.0.0:993" {
+					t.Fatalf("got %+v, %v", c, err)
+				}
+				return
+			}
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // go-imap beta.8 closes the connection when a command line is empty
@@ -74,6 +75,28 @@ func (l guardListener) Accept() (net.Conn, error) {
 		return c, nil
 	}
 	return &guardConn{Conn: c}, nil
+}
+
+// tlsHandshakeTimeout bounds a client's TLS handshake on ServeTLS.
+const tlsHandshakeTimeout = 30 * time.Second
+
+// tlsGuardListener does the TLS handshake of each accepted connection
+// itself and guards the plain text above it (Server.ServeTLS).
+type tlsGuardListener struct {
+	net.Listener
+	config *tls.Config
+}
+
+// Accept wraps each connection in TLS and then in a guardConn.
+func (l tlsGuardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	// The handshake runs in the connection's first Read or Write;
+	// imapserver sets its own deadlines only after its greeting.
+	c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	return &guardConn{Conn: tls.Server(c, l.config), tls: true}, nil
 }
 
 // maxHead bounds how much of a line's start is kept to read its tag and
@@ -209,6 +232,8 @@ type guardConn struct {
 
 	wmu  sync.Mutex // serialises Write, for wbuf
 	wbuf []byte
+
+	tls bool // above a TLS connection of ours (ServeTLS)
 }
 
 // sortMarker returns the connection's SORT marker, made on first use.
@@ -383,8 +408,10 @@ func (c *guardConn) clientLineEnd() {
 	// as DONE or a SASL response, which has no SP and so no command).
 	switch upper(c.in.token(1)) {
 	case "STARTTLS":
-		c.off = true
-		c.tlsTag = c.tag
+		if !c.tls { // above TLS, imapserver refuses it
+			c.off = true
+			c.tlsTag = c.tag
+		}
 	case "IDLE", "AUTHENTICATE":
 		c.waitTag = c.tag
 	}

@@ -16,6 +16,7 @@ package imapd
 
 import (
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -63,13 +64,16 @@ type Options struct {
 
 // Server is an IMAP server over the shadow mailboxes.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	imap   *imapserver.Server
-	connID atomic.Uint64
-	stats  counters
-	auth   *authlimit.Limiter
-	idle   idleWatch
+	opts Options
+	log  *slog.Logger
+	imap *imapserver.Server
+	// imapTLS serves connections with implicit TLS (ServeTLS), which
+	// the guard reads above TLS; see ServeTLS.
+	imapTLS *imapserver.Server
+	connID  atomic.Uint64
+	stats   counters
+	auth    *authlimit.Limiter
+	idle    idleWatch
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -116,12 +120,19 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger,
 		auth: authlimit.New(authlimit.PerUser, authlimit.PerAddr)}
 	s.idle.log = opts.Logger
+	logger := slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         caps,
-		Logger:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError),
+		Logger:       logger,
 		TLSConfig:    opts.TLSConfig,
 		InsecureAuth: opts.InsecureAuth,
+	})
+	s.imapTLS = imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         caps,
+		Logger:       logger,
+		InsecureAuth: true, // the connection is TLS already
 	})
 	return s
 }
@@ -134,10 +145,27 @@ func (s *Server) Serve(l net.Listener) error {
 		!s.opts.CountLoopback)})
 }
 
+// ServeTLS accepts IMAP connections with implicit TLS (RFC 8314, port
+// 993) on l until Close. The TLS handshake is ours, with TLSConfig, and
+// the guard reads the plain text above it, so these connections have
+// everything a plain one has (SORT, the literal and empty-line guards).
+// imapserver then sees a connection that is not a *tls.Conn, so it is
+// served by a second imapserver.Server that allows LOGIN on it and
+// offers no STARTTLS.
+func (s *Server) ServeTLS(l net.Listener) error {
+	if s.opts.TLSConfig == nil {
+		return errors.New("imapd: ServeTLS without a TLS config")
+	}
+	return s.imapTLS.Serve(tlsGuardListener{
+		Listener: newLimitListener(l, !s.opts.CountLoopback),
+		config:   s.opts.TLSConfig,
+	})
+}
+
 // Close stops the listeners and closes every connection.
 func (s *Server) Close() error {
 	s.idle.close()
-	return s.imap.Close()
+	return errors.Join(s.imap.Close(), s.imapTLS.Close())
 }
 
 // newSession starts the session of one connection.

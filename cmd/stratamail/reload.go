@@ -218,6 +218,9 @@ func restartKeys(old, cfg *conf.Config) []string {
 	if !slices.Equal(old.IMAP.Listen, cfg.IMAP.Listen) {
 		keys = append(keys, "imap.listen")
 	}
+	if !slices.Equal(old.IMAP.TLSListen, cfg.IMAP.TLSListen) {
+		keys = append(keys, "imap.tls_listen")
+	}
 	if !slices.Equal(old.Submission.Listen, cfg.Submission.Listen) {
 		keys = append(keys, "submission.listen")
 	}

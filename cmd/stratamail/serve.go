@@ -76,10 +76,11 @@ type service struct {
 	reloads reloadState
 	watcher *fsnotify.Watcher // nil if the system refused one
 
-	smtpLn   []net.Listener
-	imapLn   []net.Listener
-	subLn    []net.Listener // submission with STARTTLS
-	subTLSLn []net.Listener // submission with implicit TLS
+	smtpLn    []net.Listener
+	imapLn    []net.Listener
+	subLn     []net.Listener // submission with STARTTLS
+	subTLSLn  []net.Listener // submission with implicit TLS
+	imapTLSLn []net.Listener // IMAP with implicit TLS
 }
 
 // startService opens the data directory and binds every listener. It
@@ -128,6 +129,9 @@ func startService(cfg *conf.Config, log *slog.Logger) (*service, error) {
 		return nil, err
 	}
 	if s.imapLn, err = listenAll(cfg.IMAP.Listen); err != nil {
+		return nil, err
+	}
+	if s.imapTLSLn, err = listenAll(cfg.IMAP.TLSListen); err != nil {
 		return nil, err
 	}
 	if s.subLn, err = listenAll(cfg.Submission.Listen); err != nil {
@@ -204,8 +208,8 @@ func listenAll(addrs []string) ([]net.Listener, error) {
 }
 
 func (s *service) closeListeners() {
-	for _, l := range slices.Concat(s.smtpLn, s.imapLn, s.subLn,
-		s.subTLSLn) {
+	for _, l := range slices.Concat(s.smtpLn, s.imapLn, s.imapTLSLn,
+		s.subLn, s.subTLSLn) {
 		l.Close()
 	}
 	if s.ctl != nil {
@@ -221,13 +225,13 @@ func (s *service) run(ctx context.Context) error {
 	cfg := s.config()
 	s.log.Info("stratamail started", "hostname", cfg.Server.Hostname,
 		"data_dir", cfg.Server.DataDir, "smtp", addrs(s.smtpLn),
-		"imap", addrs(s.imapLn), "submission",
+		"imap", addrs(slices.Concat(s.imapLn, s.imapTLSLn)), "submission",
 		addrs(slices.Concat(s.subLn, s.subTLSLn)),
 		"portal", addrs(s.portalLns()),
 		"domains", len(cfg.Domains),
 		"users", len(cfg.Users))
 	var wg sync.WaitGroup
-	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+
+	errc := make(chan error, len(s.smtpLn)+len(s.imapLn)+len(s.imapTLSLn)+
 		len(s.subLn)+len(s.subTLSLn)+4)
 	serve := func(f func() error) {
 		wg.Go(func() { errc <- f() })
@@ -237,6 +241,9 @@ func (s *service) run(ctx context.Context) error {
 	}
 	for _, l := range s.imapLn {
 		serve(func() error { return s.imap.Serve(l) })
+	}
+	for _, l := range s.imapTLSLn {
+		serve(func() error { return s.imap.ServeTLS(l) })
 	}
 	for _, l := range s.subLn {
 		serve(func() error { return s.sub.Serve(l) })
