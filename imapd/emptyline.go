@@ -28,21 +28,22 @@ import (
 // them. For a synchronising literal the bytes are only counted once the
 // server has written its "+" continuation (the guard also watches what
 // the server writes, skipping the server's own literals); if the server
-// instead answers the command's tag, the literal was refused and the
-// next line is a command again. Lines that follow AUTHENTICATE (SASL
-// responses, where an empty line is a valid empty response) and IDLE
-// (DONE) are never dropped until the server answers that command's tag.
+// instead answers that command, the literal was refused and the next
+// line is a command again. Replies are matched to commands by position
+// (the guard counts both), never by tag, which a client may use twice.
+// The line after AUTHENTICATE without an initial response (a SASL
+// response, where an empty line is a valid empty response) is not a
+// command, nor are the lines after IDLE up to DONE.
 //
 // Every doubt fails open: a client sending bytes before the "+" it must
-// wait for, a literal size that does not fit in an int64, or STARTTLS
-// (everything after it is TLS records) turns the guard off for good and
-// the connection is passed through byte for byte, so the guard can only
-// ever fail to drop an empty line, never alter other bytes. Consequences:
-// connections that used STARTTLS, and connections accepted already as
-// *tls.Conn (which pass unwrapped, because imapserver tests for
-// *tls.Conn to allow LOGIN and refuse STARTTLS), are not guarded; an
-// empty line pipelined behind DONE or a SASL response before the server
-// has answered is not dropped either.
+// wait for, or a literal size that does not fit in an int64, turns the
+// guard off for good and the connection is passed through byte for
+// byte, so the guard can only ever fail to drop an empty line, never
+// alter other bytes. STARTTLS turns it off too (everything after it is
+// TLS records), unless the server refuses it and the client has sent
+// nothing meanwhile. Consequences: connections that used STARTTLS are
+// not guarded; an empty line pipelined behind a SASL response before
+// the server has answered is not dropped.
 //
 // The guard also ends the connection after a non-synchronising literal
 // larger than LITERAL- allows (RFC 7888 §5), whose size it cannot
@@ -55,14 +56,18 @@ import (
 // The guard also carries SORT, which imapserver lacks: it rewrites a
 // SORT command into a SEARCH and the answer back (sortwire.go).
 //
-// A synchronising literal over 4096 bytes outside APPEND, which beta.8
-// refuses and then waits for the end of a line the client never sends
-// (it waits for "+"), gets that line end from the guard, so that the
-// refusal goes out at once.
+// A synchronising literal over 4096 bytes outside APPEND is refused by
+// beta.8, but where it expected a string it first reads on for the end
+// of the line, which the client, waiting for "+", never sends. When
+// imapserver reads again after such a marker line without having
+// answered, the guard hands it that line end, so that the refusal goes
+// out at once; where imapserver answered first, nothing is added.
 //
-// TODO: connections not guarded (STARTTLS, implicit TLS) are still open
-// to that injection, hang on such a literal and get no SORT; fix it in
-// go-imap or guard above TLS.
+// Connections with implicit TLS are guarded above TLS (tlsGuardListener).
+//
+// TODO: connections that used STARTTLS are not guarded: they are still
+// open to that injection, hang on such a literal and get no SORT; fix
+// it in go-imap, or by doing STARTTLS in the guard.
 type guardListener struct{ net.Listener }
 
 // Accept wraps plain connections in a guardConn.
@@ -213,9 +218,26 @@ type guardConn struct {
 	tag       string // tag of the command being read
 	awaitCont bool   // a synchronising literal waits for "+"
 	contSize  int64
-	waitTag   string // lines are not commands until this tag is answered
-	outWord   bool   // the first word of the server's line was seen
-	inject    bool   // end a refused literal's line (clientLineEnd)
+	outWord   bool // the first word of the server's line was seen
+
+	// Commands are counted as they start and tagged replies as they
+	// come, so that a reply is matched to its command by position,
+	// not by its tag, which a client may use twice.
+	sent, answered uint64
+	cmdIdx         uint64 // the command whose line is being read
+	awaitIdx       uint64 // the command whose literal waits for "+"
+	waitIdx        uint64 // lines are not commands until it is answered
+	waitIdle       bool   // and it is IDLE: its DONE line ends the wait
+	tlsIdx         uint64 // STARTTLS: the output is TLS after its OK
+	tlsRaw         bool   // bytes passed unguarded since STARTTLS
+
+	// A synchronising literal imapserver refuses and then waits for
+	// the rest of its line (clientLineEnd): injectAt is where in pend
+	// the marker line ends; once go-imap has read past it and reads
+	// again without having answered, the guard ends the line.
+	injectWant, injectArmed bool
+	injectAt                int
+	injected                int // line ends made so (tests)
 
 	// SORT (sortwire.go): the start of a command line held back until
 	// it is known whether it is a SORT, and of a server line until it
@@ -225,10 +247,9 @@ type guardConn struct {
 	hold       []byte
 	outHolding bool
 	outHold    []byte
-	sortNext   bool   // the next "* SEARCH" line answers a SORT
-	sortDone   bool   // and the next tagged line completes it
-	tlsTag     string // STARTTLS's tag: the output is TLS after its reply
-	outOff     bool   // the output is TLS records: passed as they are
+	sortNext   bool // the next "* SEARCH" line answers a SORT
+	sortDone   bool // and the next tagged line completes it
+	outOff     bool // the output is TLS records: passed as they are
 
 	wmu  sync.Mutex // serialises Write, for wbuf
 	wbuf []byte
@@ -266,10 +287,15 @@ func (c *guardConn) sortAnswered() {
 func (c *guardConn) Read(p []byte) (int, error) {
 	for c.poff == len(c.pend) {
 		c.mu.Lock()
-		cut := c.cut
+		cut, inject := c.cut, c.injectArmed
+		c.injectArmed = false
 		c.mu.Unlock()
 		if cut {
 			return 0, io.EOF
+		}
+		if inject && len(p) >= 2 {
+			c.injected++
+			return copy(p, "\r\n"), nil
 		}
 		n, err := c.Conn.Read(c.raw[:])
 		c.mu.Lock()
@@ -293,6 +319,11 @@ func (c *guardConn) Read(p []byte) (int, error) {
 	}
 	n := copy(p, c.pend[c.poff:])
 	c.poff += n
+	c.mu.Lock()
+	if c.injectWant && c.poff >= c.injectAt {
+		c.injectWant, c.injectArmed = false, true
+	}
+	c.mu.Unlock()
 	return n, nil
 }
 
@@ -303,6 +334,7 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		case c.cut:
 			return dst
 		case c.off:
+			c.tlsRaw = c.tlsIdx != 0
 			return c.flushCR(dst, src[i:])
 		case c.in.lit > 0:
 			dst = append(dst, b)
@@ -312,8 +344,9 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			// Literal data before the server's "+": we no longer
 			// know where commands start.
 			c.off = true
+			c.injectWant, c.injectArmed = false, false
 			return c.flushCR(dst, src[i:])
-		case !c.in.mid && c.waitTag == "":
+		case !c.in.mid && c.waitIdx == 0:
 			if b == '\n' {
 				c.heldCR = false // the empty line is dropped
 				continue
@@ -328,8 +361,10 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			dst = append(dst, '\r')
 			c.in.feed('\r')
 		}
-		if !c.in.mid && c.waitTag == "" && c.offersSort() {
-			c.holding = true // a command starts: is it SORT?
+		if !c.in.mid && c.waitIdx == 0 {
+			c.sent++ // a command starts
+			c.cmdIdx = c.sent
+			c.holding = c.offersSort() // is it SORT?
 		}
 		if c.holding {
 			c.hold = append(c.hold, b)
@@ -342,10 +377,9 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		}
 		if ended {
 			c.clientLineEnd()
-		}
-		if c.inject {
-			dst = append(dst, "\r\n"...)
-			c.inject = false
+			if c.injectWant {
+				c.injectAt = len(dst)
+			}
 		}
 	}
 	return dst
@@ -396,27 +430,36 @@ func (c *guardConn) clientLineEnd() {
 		c.in.tail = c.in.tail[:0] // the line goes on after the literal
 		return
 	case ok:
-		c.awaitCont, c.contSize = true, size
+		c.awaitCont, c.contSize, c.awaitIdx = true, size, c.cmdIdx
 		c.in.tail = c.in.tail[:0]
 		// imapserver refuses a synchronising literal over 4096 bytes
-		// outside APPEND, but then waits for the end of a line the
-		// client, waiting for "+", never sends: end it for the client.
-		c.inject = size > maxNonSync && c.commandName() != "APPEND"
+		// outside APPEND, sometimes only after reading on for the
+		// end of a line that the client, waiting for "+", never
+		// sends; Read then ends it (see injectWant).
+		c.injectWant = size > maxNonSync && c.commandName() != "APPEND"
 		return
-	}
-	// A complete command line (or a line that is not a command, such
-	// as DONE or a SASL response, which has no SP and so no command).
-	switch upper(c.in.token(1)) {
-	case "STARTTLS":
-		if !c.tls { // above TLS, imapserver refuses it
-			c.off = true
-			c.tlsTag = c.tag
-		}
-	case "IDLE", "AUTHENTICATE":
-		c.waitTag = c.tag
 	}
 	c.in.mid = false
 	c.tag = ""
+	if c.waitIdx != 0 {
+		// A line that is not a command: DONE or a SASL response.
+		if c.waitIdle && upper(c.in.token(0)) == "DONE" {
+			c.waitIdx, c.waitIdle = 0, false // commands may follow
+		}
+		return
+	}
+	switch upper(c.in.token(1)) {
+	case "STARTTLS":
+		if !c.tls { // above TLS, imapserver refuses it
+			c.off, c.tlsIdx, c.tlsRaw = true, c.cmdIdx, false
+		}
+	case "IDLE":
+		c.waitIdx, c.waitIdle = c.cmdIdx, true
+	case "AUTHENTICATE":
+		if c.in.token(3) == "" { // no initial response: one will follow
+			c.waitIdx = c.cmdIdx
+		}
+	}
 }
 
 // keepMid keeps the client's line open across a literal, with its head
@@ -529,29 +572,41 @@ func (c *guardConn) serverLineEnd() {
 		c.out.tail = c.out.tail[:0]
 		return
 	}
-	if w := c.out.token(0); w != "*" && w != "+" {
-		// A tagged reply ends its command.
-		c.sortNext, c.sortDone = false, false
-		if c.tlsTag != "" && w == c.tlsTag {
-			c.outOff = true
-		}
+	if w := c.out.token(0); w != "*" && w != "+" && w != "" {
+		c.taggedReply(upper(c.out.token(1)))
 	}
 	c.out.mid = false
 }
 
-// serverWord handles the first word of a line the server writes.
-func (c *guardConn) serverWord(w string) {
-	switch {
-	case w == "+" && c.awaitCont:
-		c.awaitCont = false
-		c.in.lit = c.contSize
-	case w == "":
-	case c.awaitCont && w == c.tag:
+// taggedReply handles the end of the server's tagged reply to the
+// oldest command not yet answered; status is its OK, NO or BAD.
+func (c *guardConn) taggedReply(status string) {
+	c.answered++
+	n := c.answered
+	c.sortNext, c.sortDone = false, false
+	if c.awaitCont && n == c.awaitIdx {
 		// The literal was refused; the command is over.
-		c.awaitCont = false
+		c.awaitCont, c.injectWant, c.injectArmed = false, false, false
 		c.in.mid = false
 		c.tag = ""
-	case w == c.waitTag:
-		c.waitTag = ""
+	}
+	if n == c.waitIdx {
+		c.waitIdx, c.waitIdle = 0, false
+	}
+	if c.tlsIdx != 0 && n == c.tlsIdx {
+		if status == "OK" {
+			c.outOff = true // TLS from here on
+		} else if !c.tlsRaw {
+			c.off = false // refused, and nothing passed unguarded
+		}
+		c.tlsIdx = 0
+	}
+}
+
+// serverWord handles the first word of a line the server writes.
+func (c *guardConn) serverWord(w string) {
+	if w == "+" && c.awaitCont {
+		c.awaitCont, c.injectWant, c.injectArmed = false, false, false
+		c.in.lit = c.contSize
 	}
 }

@@ -160,11 +160,13 @@ func (k *sortKeys) number(kind sortKind) int64 {
 
 // fill sets the keys crit needs from e.
 func (k *sortKeys) fill(e *store.ListEntry, crit []sortCriterion) {
+	// Whole seconds, as clients see INTERNALDATE and Date: messages
+	// within one second tie and keep sequence order (RFC 5256 §3).
 	k.size = e.Size
-	k.arrival = e.Arrived.UnixNano()
+	k.arrival = e.Arrived.Unix()
 	k.date = k.arrival // RFC 5256: INTERNALDATE without a valid Date
 	if !e.Date.IsZero() {
-		k.date = e.Date.UnixNano()
+		k.date = e.Date.Unix()
 	}
 	for _, c := range crit {
 		switch c.kind {

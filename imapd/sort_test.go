@@ -2,15 +2,19 @@ package imapd
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/stratamail/continuity/internal/testcert"
+	"github.com/stratamail/continuity/store"
 )
 
 // sortMsg returns a message with the given header fields and size.
@@ -41,6 +45,7 @@ func TestSort(t *testing.T) {
 	} {
 		h.deliver(m)
 	}
+	h.spreadArrivals()
 	r := h.raw(true)
 	if l := r.cmd("CAPABILITY"); !slices.Contains(strings.Fields(l[0]), "SORT") {
 		t.Errorf("CAPABILITY without SORT: %q", l[0])
@@ -236,5 +241,111 @@ func TestSortNotAfterSTARTTLS(t *testing.T) {
 	}
 	if caps.Has("SORT") || !caps.Has(imap.CapIMAP4rev1) {
 		t.Errorf("capabilities after STARTTLS: %v", caps)
+	}
+}
+
+// spreadArrivals sets the INBOX's arrival times (file times) one
+// second apart in delivery order, ending now: SORT compares whole
+// seconds, and deliveries within one second would tie.
+func (h *harness) spreadArrivals() {
+	h.t.Helper()
+	a, err := h.st.Account(alice)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	f, err := a.Folder("INBOX")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	f.Locked(func(v *store.View) error {
+		now := time.Now()
+		for i := range v.Len() {
+			at := now.Add(time.Duration(i-v.Len()) * time.Second)
+			if err := os.Chtimes(v.At(i).Path, at, at); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+		return nil
+	})
+}
+
+// TestSortArrivalTies: messages that arrived within one second tie on
+// ARRIVAL and keep sequence order, REVERSE or not (RFC 5256 §3).
+func TestSortArrivalTies(t *testing.T) {
+	h := start(t, t.TempDir())
+	for i := range 3 {
+		h.deliver(testMsg(fmt.Sprint("tie", i), "x"))
+	}
+	a, _ := h.st.Account(alice)
+	f, _ := a.Folder("INBOX")
+	at := time.Now().Truncate(time.Second)
+	f.Locked(func(v *store.View) error {
+		for i := range v.Len() {
+			t := at.Add(time.Duration(100*(v.Len()-i)) * time.Millisecond)
+			os.Chtimes(v.At(i).Path, t, t) // later ones earlier, same second
+		}
+		return nil
+	})
+	r := h.raw(true)
+	r.cmd("SELECT INBOX")
+	for _, cmd := range []string{"SORT (ARRIVAL) UTF-8 ALL",
+		"SORT (REVERSE ARRIVAL) UTF-8 ALL", "SORT (REVERSE DATE) UTF-8 ALL"} {
+		if l := r.cmd(cmd); l[0] != "* SORT 1 2 3" {
+			t.Errorf("%s: %q", cmd, l)
+		}
+	}
+}
+
+// TestSortGuardStates: SORT is recognised wherever a command may start
+// (behind DONE, behind AUTHENTICATE with an initial response, after a
+// refused STARTTLS), with a quoted charset and a long tag, and a
+// duplicated tag never lets the guard take literal data for commands.
+func TestSortGuardStates(t *testing.T) {
+	h := start(t, t.TempDir())
+	for i := range 3 {
+		h.deliver(sortMsg("a@x.test", "b@y.test", fmt.Sprint(i),
+			fmt.Sprintf("Mon, 02 Jan 2006 1%d:00:00 +0000", 3-i), 10))
+	}
+	ir := base64.StdEncoding.EncodeToString([]byte("\x00" + alice +
+		"\x00" + alicePW))
+	r := h.raw(false)
+	r.send("A AUTHENTICATE PLAIN " + ir + "\r\nB SELECT INBOX\r\n" +
+		"C SORT (DATE) UTF-8 ALL\r\n")
+	if l := r.upTo("C "); l[len(l)-2] != "* SORT 3 2 1" {
+		t.Errorf("SORT behind AUTHENTICATE: %q", l)
+	}
+	r.send("I IDLE\r\n")
+	r.upTo("+ ")
+	r.send("DONE\r\nD SORT (DATE) UTF-8 ALL\r\n")
+	if l := r.upTo("D "); l[len(l)-2] != "* SORT 3 2 1" {
+		t.Errorf("SORT behind DONE: %q", l)
+	}
+	if l := r.cmd(`SORT (DATE) "UTF-8" ALL`); l[0] != "* SORT 3 2 1" {
+		t.Errorf("quoted charset: %q", l)
+	}
+	long := strings.Repeat("t", 300)
+	r.send(long + " SORT (REVERSE DATE) UTF-8 ALL\r\n")
+	if l := r.upTo(long + " "); len(l) != 2 || l[0] != "* SORT 1 2 3" ||
+		l[1] != long+" OK SORT completed" {
+		t.Errorf("long tag: %q", l)
+	}
+	if l := last(r.cmd("STARTTLS")); !strings.Contains(l, " NO ") &&
+		!strings.Contains(l, " BAD ") {
+		t.Fatalf("STARTTLS without TLS: %q", l)
+	}
+	if l := r.cmd("SORT (DATE) UTF-8 ALL"); l[0] != "* SORT 3 2 1" {
+		t.Errorf("SORT after a refused STARTTLS: %q", l)
+	}
+	// The same tag twice: the NOOP's OK is not the APPEND's refusal.
+	body := "Subject: dup\r\n\r\nline\r\nx SORT (DATE) UTF-8 ALL\r\n\r\n\r\nend"
+	r.send("a NOOP\r\na APPEND INBOX {" + fmt.Sprint(len(body)) + "}\r\n")
+	r.upTo("a OK NOOP")
+	r.upTo("+ ")
+	r.send(body + "\r\n")
+	r.upTo("a OK")
+	lines := r.cmd("FETCH 4 BODY[]")
+	if got := strings.Join(lines, "\n"); !strings.Contains(got,
+		"line\nx SORT (DATE) UTF-8 ALL\n\n\nend") {
+		t.Errorf("APPEND data altered:\n%s", got)
 	}
 }

@@ -33,8 +33,9 @@ import (
 // TODO: offer SORT on TLS connections too; that needs the guard above
 // TLS, which imapserver's *tls.Conn test for LOGIN prevents today.
 
-// maxSortHead bounds the command start held back to recognise SORT.
-const maxSortHead = 256
+// maxSortHead bounds the command start held back to recognise SORT:
+// room for a long tag and a long list of criteria.
+const maxSortHead = 1024
 
 // sortVerdict is what the held start of a command line turned out to be.
 type sortVerdict int
@@ -86,15 +87,12 @@ func parseSortHead(head []byte, marker string) ([]byte, sortVerdict) {
 	if rest[0] != ' ' {
 		return nil, sortNo
 	}
-	charset, after, ok := bytes.Cut(rest[1:], []byte(" "))
-	if !isAtom(charset) && len(charset) > 0 {
-		return nil, sortNo
-	}
-	if !ok {
-		return nil, undecided(len(head))
-	}
-	if len(charset) == 0 {
-		return nil, sortNo
+	charset, after, v := sortCharset(rest[1:])
+	if v != sortYes {
+		if v == sortMore {
+			v = undecided(len(head))
+		}
+		return nil, v
 	}
 	out := make([]byte, 0, len(head)+64)
 	out = append(append(out, tag...), ' ')
@@ -106,6 +104,42 @@ func parseSortHead(head []byte, marker string) ([]byte, sortVerdict) {
 	out = append(append(out, marker...), " \""...)
 	out = append(append(out, crit...), "\" "...)
 	return append(out, after...), sortYes
+}
+
+// sortCharset reads the charset and the SP after it at the start of b:
+// an atom or a quoted string without escapes ("UTF-8"). A literal is
+// not taken (the command is then not rewritten).
+func sortCharset(b []byte) (charset, after []byte, v sortVerdict) {
+	if len(b) > 0 && b[0] == '"' {
+		end := bytes.IndexByte(b[1:], '"')
+		if end < 0 {
+			if !isAtom(b[1:]) {
+				return nil, nil, sortNo
+			}
+			return nil, nil, sortMore
+		}
+		charset, b = b[:end+2], b[end+2:]
+		if !isAtom(charset[1:end+1]) || end == 0 {
+			return nil, nil, sortNo
+		}
+		if len(b) == 0 {
+			return nil, nil, sortMore
+		}
+		if b[0] != ' ' {
+			return nil, nil, sortNo
+		}
+		return charset, b[1:], sortYes
+	}
+	charset, after, ok := bytes.Cut(b, []byte(" "))
+	switch {
+	case len(charset) > 0 && !isAtom(charset):
+		return nil, nil, sortNo
+	case !ok:
+		return nil, nil, sortMore
+	case len(charset) == 0:
+		return nil, nil, sortNo
+	}
+	return charset, after, sortYes
 }
 
 // undecided is sortMore while the held start may still grow.
@@ -159,8 +193,9 @@ func newSortMarker() string {
 	return "X-StrataMail-Sort-" + hex.EncodeToString(b[:])
 }
 
-// maxOutHead bounds the start of a server line held back to rewrite it.
-const maxOutHead = 96
+// maxOutHead bounds the start of a server line held back to rewrite
+// it: a tag as long as maxSortHead allows, and the words after it.
+const maxOutHead = maxSortHead + 64
 
 // rewriteOutHead looks at the start of a line the server writes. It
 // returns the bytes to write instead (nil: the line as it is) once the

@@ -331,6 +331,8 @@ func TestBigSyncLiteralRefused(t *testing.T) {
 	for _, tc := range []struct{ send, next string }{
 		{"a1 LOGIN {5000}\r\n", "a2 NOOP"},
 		{"a3 LOGIN alice@example.com {4097}\r\n", "a4 CAPABILITY"},
+		// Refused before the literal is parsed: no line end to add.
+		{"a7 LOGIN a b {5000}\r\n", "a8 NOOP"},
 	} {
 		r.send(tc.send)
 		if l := r.line(); !strings.HasPrefix(l, tc.send[:3]+"BAD ") {
@@ -341,8 +343,25 @@ func TestBigSyncLiteralRefused(t *testing.T) {
 			t.Errorf("after %q: %q", tc.send, l)
 		}
 	}
+	// A SASL response is a line, not a command with a literal.
+	r.send("a9 AUTHENTICATE PLAIN\r\n")
+	r.upTo("+")
+	r.send("abc{5000}\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "a9 BAD ") &&
+		!strings.HasPrefix(l, "a9 NO ") {
+		t.Errorf("SASL response with a literal marker: %q", l)
+	}
 	r.cmd(fmt.Sprintf("LOGIN %s %q", alice, alicePW))
 	r.cmd("SELECT INBOX")
+	for _, cmd := range []string{"SORT (DATE) {5000}", "FOO {5000}"} {
+		r.send("b0 " + cmd + "\r\n")
+		if l := r.line(); !strings.HasPrefix(l, "b0 BAD ") {
+			t.Errorf("%s: %q", cmd, l)
+		}
+		if l := last(r.cmd("NOOP")); !strings.Contains(l, " OK ") {
+			t.Errorf("NOOP after %s: %q", cmd, l)
+		}
+	}
 	r.send("b1 SEARCH TEXT {9000}\r\n")
 	if l := r.line(); !strings.HasPrefix(l, "b1 BAD ") {
 		t.Errorf("SEARCH with a big literal: %q", l)
