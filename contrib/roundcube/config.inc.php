@@ -13,8 +13,11 @@ $config = [];
 //     listen = ["127.0.0.1:143"]
 //     allow_insecure_auth = true
 // and no scheme here (no TLS on loopback). Roundcube on another host:
-// give StrataMail a [tls] certificate and use STARTTLS:
-//     $config['imap_host'] = 'tls://mx2.example.net:143';
+// give StrataMail a [tls] certificate and an implicit-TLS listener
+// ([imap] tls_listen = ["0.0.0.0:993"]), where the server sorts large
+// folders (SORT; a STARTTLS connection, tls://...:143, does not offer
+// it and Roundcube then sorts by itself, more slowly):
+//     $config['imap_host'] = 'ssl://mx2.example.net:993';
 $config['imap_host'] = '127.0.0.1:143';
 
 // Users log in with their full address (the [[user]] address). To let
