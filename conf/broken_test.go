@@ -581,12 +581,12 @@ listen = ["127.0.0.1:25"]
 	{
 		name: "insecure auth not loopback",
 		text: okServer + `[imap]
-listen = ["127.0.0.1:143", "0.0.0.0:143"]
+listen = ["127.0.0.1:143", "0.0.0.0:1143"]
 allow_insecure_auth = true
 `,
 		want: `t.toml:6: imap.allow_insecure_auth: true sends ` +
 			`passwords in clear text, so every imap.listen address must ` +
-			`be on loopback; "0.0.0.0:143" is not`,
+			`be on loopback; "0.0.0.0:1143" is not`,
 	},
 	{
 		name: "insecure auth default listen",

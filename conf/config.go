@@ -132,7 +132,8 @@ type TLS struct {
 	Cert string
 	Key  string
 	// Certificate is the pair, loaded from Cert and Key with the
-	// file; nil when TLS is not configured.
+	// file; nil when TLS is not configured (or, in a configuration
+	// that is refused, when the pair did not load).
 	Certificate *tls.Certificate
 }
 

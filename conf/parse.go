@@ -113,7 +113,7 @@ func (p *parser) config(doc map[string]any) *Config {
 	c.IMAP = p.imap(p.table(doc, "imap"), c.SMTP.Listen)
 	c.TLS = p.tls(p.table(doc, "tls"))
 	p.imapLogins(c, doc["imap"])
-	if len(c.IMAP.TLSListen) > 0 && c.TLS.Certificate == nil {
+	if len(c.IMAP.TLSListen) > 0 && c.TLS.Cert == "" {
 		p.errorf("imap.tls_listen", "needs a certificate: set cert and "+
 			"key in [tls]")
 	}

@@ -98,7 +98,7 @@ func (p *parser) portalListen(c *Config, t map[string]any) string {
 		used(c.IMAP.TLSListen, a) {
 		p.errorf(key, "%q is also an SMTP or IMAP listener", a)
 	}
-	if !isLoopback(a) && c.TLS.Certificate == nil {
+	if !isLoopback(a) && c.TLS.Cert == "" {
 		p.errorf(key, "%q is not on loopback, so the portal must be "+
 			"served over HTTPS: set [tls] cert and key", a)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -137,7 +138,7 @@ func (p *parser) imap(t map[string]any, smtp []string) IMAP {
 // server that only relays needs no logins. imap is the [imap] table,
 // if any.
 func (p *parser) imapLogins(c *Config, imap any) {
-	if c.TLS.Certificate != nil || c.IMAP.AllowInsecureAuth {
+	if c.TLS.Cert != "" || c.IMAP.AllowInsecureAuth {
 		return
 	}
 	t, _ := imap.(map[string]any)
@@ -180,7 +181,40 @@ func (p *parser) listen(t map[string]any, path, def, port string) []string {
 
 // used reports whether addr, which is not on port 0, is in addrs.
 func used(addrs []string, addr string) bool {
-	return !strings.HasSuffix(addr, ":0") && slices.Contains(addrs, addr)
+	return slices.ContainsFunc(addrs, func(a string) bool {
+		return overlaps(a, addr)
+	})
+}
+
+// overlaps reports whether listening on a and on b would collide: the
+// same port (not 0) and the same host, or a wildcard host covering the
+// other ("0.0.0.0" every IPv4 address, "::" or "" every address, as
+// Linux binds it dual-stack).
+func overlaps(a, b string) bool {
+	ha, pa, err1 := net.SplitHostPort(a)
+	hb, pb, err2 := net.SplitHostPort(b)
+	if err1 != nil || err2 != nil {
+		return a == b && !strings.HasSuffix(a, ":0")
+	}
+	if pa != pb || pa == "0" {
+		return false
+	}
+	ha, hb = strings.ToLower(ha), strings.ToLower(hb)
+	switch {
+	case ha == hb, ha == "" || ha == "::", hb == "" || hb == "::":
+		return true
+	case ha == "0.0.0.0":
+		return isIPv4Host(hb)
+	case hb == "0.0.0.0":
+		return isIPv4Host(ha)
+	}
+	return false
+}
+
+// isIPv4Host reports whether h is an IPv4 address or localhost.
+func isIPv4Host(h string) bool {
+	ip, err := netip.ParseAddr(h)
+	return h == "localhost" || err == nil && ip.Is4()
 }
 
 // isLoopback reports whether the listen address a (host:port) is on
@@ -212,12 +246,13 @@ func (p *parser) tls(t map[string]any) TLS {
 	case key == "":
 		p.errorf("tls.key", "missing; cert is set, so key must be too")
 	default:
+		c.Cert, c.Key = cert, key // set, so no other key asks for it
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
 			p.errorf("tls.cert", "cannot load the pair: %v", err)
 			return c
 		}
-		c.Cert, c.Key, c.Certificate = cert, key, &pair
+		c.Certificate = &pair
 	}
 	return c
 }

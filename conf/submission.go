@@ -76,7 +76,8 @@ func (p *parser) submission(t map[string]any, c *Config) Submission {
 		s.MaxMessagesPerHour = int(n)
 	}
 	s.AllowInsecureAuth, _ = p.getBool(t, path, "allow_insecure_auth")
-	p.submissionTLS(s, c.TLS.Certificate != nil)
+	// Set, even if it did not load: that error is reported at [tls].
+	p.submissionTLS(s, c.TLS.Cert != "")
 	return s
 }
 

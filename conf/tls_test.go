@@ -68,6 +68,15 @@ func TestIMAPTLSListen(t *testing.T) {
 			"tls_listen = [\"127.0.0.1:143\"]\n" + withTLS,
 			`t.toml:6: imap.tls_listen[0]: "127.0.0.1:143" is already ` +
 				"used by another listener"},
+		{"wildcard over listen", "[imap]\nlisten = [\"127.0.0.1:143\"]\n" +
+			"tls_listen = [\"0.0.0.0:143\"]\n" + withTLS,
+			`t.toml:6: imap.tls_listen[0]: "0.0.0.0:143" is already ` +
+				"used by another listener"},
+		{"pair that does not load", "[imap]\ntls_listen = [\"0.0.0.0:993\"]\n" +
+			"[tls]\ncert = " + quote(key) + "\nkey = " + quote(key) + "\n",
+			"t.toml:7: tls.cert: cannot load the pair: tls: failed to find " +
+				"certificate PEM data in certificate input, but did find a " +
+				"private key; PEM inputs may have been switched"},
 		{"no port", "[imap]\ntls_listen = [\"127.0.0.1\"]\n" + withTLS,
 			`t.toml:5: imap.tls_listen[0]: "127.0.0.1" has no port ` +
 				`(write "127.0.0.1:993")`},
@@ -85,5 +94,28 @@ func TestIMAPTLSListen(t *testing.T) {
 				t.Errorf("got %v\nwant %s", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestOverlaps(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"127.0.0.1:25", "127.0.0.1:25", true},
+		{"127.0.0.1:25", "127.0.0.1:26", false},
+		{"0.0.0.0:25", "127.0.0.1:25", true},
+		{"127.0.0.2:25", "0.0.0.0:25", true},
+		{"0.0.0.0:25", "[::1]:25", false},
+		{"[::]:25", "[::1]:25", true},
+		{"[::]:25", "127.0.0.1:25", true},
+		{":25", "10.0.0.1:25", true},
+		{"localhost:25", "0.0.0.0:25", true},
+		{"127.0.0.1:0", "127.0.0.1:0", false},
+		{"10.0.0.1:25", "10.0.0.2:25", false},
+	} {
+		if got := overlaps(tc.a, tc.b); got != tc.want {
+			t.Errorf("overlaps(%q, %q) = %v", tc.a, tc.b, got)
+		}
 	}
 }

@@ -33,9 +33,9 @@ func TestIMAPWithoutTLSWarns(t *testing.T) {
 				off}},
 		{"one per line", okServer + "[imap]\nlisten = [\n" +
 			`  "192.0.2.1:143",` + "\n" + `  "localhost:143",` + "\n" +
-			`  ":143",` + "\n]\n", []string{
+			`  ":1143",` + "\n]\n", []string{
 			`t.toml:6: imap.listen[0]: warning: "192.0.2.1:143" ` + off,
-			`t.toml:8: imap.listen[2]: warning: ":143" ` + off}},
+			`t.toml:8: imap.listen[2]: warning: ":1143" ` + off}},
 		{"loopback only", okServer + "[imap]\nlisten = " +
 			`["127.0.0.1:143", "[::1]:143", "localhost:1143"]` + "\n",
 			nil},

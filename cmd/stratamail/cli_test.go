@@ -50,8 +50,8 @@ func TestCheckConfigWarns(t *testing.T) {
 	dir := t.TempDir()
 	tests := []struct{ name, imap, want string }{
 		{"off loopback", "[imap]\nlisten = [\"127.0.0.1:143\", " +
-			"\"0.0.0.0:143\"]\n", ":8: imap.listen[1]: warning: " +
-			"\"0.0.0.0:143\" is off loopback and there is no [tls]"},
+			"\"0.0.0.0:1143\"]\n", ":8: imap.listen[1]: warning: " +
+			"\"0.0.0.0:1143\" is off loopback and there is no [tls]"},
 		{"the default", "", ": imap.listen: warning: the default " +
 			"\"0.0.0.0:143\" is off loopback"},
 		{"loopback", "[imap]\nlisten = [\"127.0.0.1:143\"]\n", ""},

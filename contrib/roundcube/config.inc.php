@@ -43,10 +43,10 @@ $config['create_default_folders'] = false;
 $config['flag_for_deletion'] = false;
 $config['skip_deleted'] = false;
 
-// StrataMail has no SORT: Roundcube sorts in PHP after fetching the
-// date of every message in the folder, which StrataMail answers from
-// the messages' headers. Sorting by arrival ('') skips that fetch and
-// is close to date order for mail that arrived during an outage.
+// Newest first by date. On a plain loopback connection or over implicit
+// TLS StrataMail sorts (SORT, from its list cache); over STARTTLS
+// Roundcube fetches the date of every message and sorts in PHP, which
+// is slower on large folders.
 $config['message_sort_col'] = 'date';
 $config['message_sort_order'] = 'DESC';
 
