@@ -225,7 +225,8 @@ func (s *service) run(ctx context.Context) error {
 	cfg := s.config()
 	s.log.Info("stratamail started", "hostname", cfg.Server.Hostname,
 		"data_dir", cfg.Server.DataDir, "smtp", addrs(s.smtpLn),
-		"imap", addrs(slices.Concat(s.imapLn, s.imapTLSLn)), "submission",
+		"imap", addrs(s.imapLn), "imap_tls", addrs(s.imapTLSLn),
+		"submission",
 		addrs(slices.Concat(s.subLn, s.subTLSLn)),
 		"portal", addrs(s.portalLns()),
 		"domains", len(cfg.Domains),
