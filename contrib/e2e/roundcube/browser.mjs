@@ -133,6 +133,15 @@ async function select(subject) {
   await page.waitForFunction((uid) =>
     String(rcmail.message_list.get_single_selection()) === uid, r.uid, { timeout: WAIT })
     .catch(() => { throw new Error(`${subject} did not get selected`); });
+  // The preview of this message, not the one the frame showed before
+  // (a command issued while the new preview loads can be lost).
+  await page.waitForFunction((uid) => {
+    const f = document.getElementById('messagecontframe');
+    const w = f && f.contentWindow;
+    return w && w.location.href.includes(`_uid=${uid}&`) &&
+      w.document.readyState === 'complete' && w.rcmail && !w.rcmail.busy;
+  }, r.uid, { timeout: WAIT })
+    .catch(() => { throw new Error(`${subject}: its preview did not load`); });
   const frame = page.frameLocator('#messagecontframe');
   await frame.locator('#messagebody').waitFor({ timeout: WAIT });
   await idle();
