@@ -31,7 +31,7 @@ func TestCheckConfig(t *testing.T) {
 		}
 	}
 	if out := runCLI(t, 0, "check-config", good); !strings.Contains(out,
-		"OK (1 domains, 0 users)") {
+		"OK (1 domain, 0 users)") {
 		t.Errorf("good file: %s", out)
 	}
 	out := runCLI(t, 1, "check-config", bad)
@@ -67,7 +67,7 @@ func TestCheckConfigWarns(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := runCLI(t, 0, "check-config", p)
-			if !strings.Contains(out, "OK (1 domains, 0 users)") {
+			if !strings.Contains(out, "OK (1 domain, 0 users)") {
 				t.Errorf("not OK: %s", out)
 			}
 			switch {

@@ -34,9 +34,17 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) error {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stdout, w.(*conf.Error).Warning())
 	}
-	fmt.Fprintf(stdout, "%s: OK (%d domains, %d users)\n", cfg.Path,
-		len(cfg.Domains), len(cfg.Users))
+	fmt.Fprintf(stdout, "%s: OK (%s, %s)\n", cfg.Path,
+		count(len(cfg.Domains), "domain"), count(len(cfg.Users), "user"))
 	return nil
+}
+
+// count says "1 domain", "2 domains".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // logWarnings logs the warnings of cfg, one line each.
