@@ -52,6 +52,9 @@ func mergeFlags(want, have string) string {
 // sortLetters sorts the ASCII letters of s and drops duplicates and
 // anything that is not a letter.
 func sortLetters(s string) string {
+	if lettersInOrder(s) {
+		return s // the usual case, as every Maildir writer sorts them
+	}
 	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -63,4 +66,17 @@ func sortLetters(s string) string {
 	}
 	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
 	return string(b)
+}
+
+// lettersInOrder reports whether s is ASCII letters in strictly
+// increasing order (sorted, no repeats), which sortLetters keeps as is.
+func lettersInOrder(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') ||
+			i > 0 && s[i-1] >= c {
+			return false
+		}
+	}
+	return true
 }

@@ -309,6 +309,9 @@ func (c *listCache) load(path string) {
 		return
 	}
 	head, body, _ := bytes.Cut(data, []byte("\n"))
+	// A record is a line of numbers and the fields, some 700 bytes of
+	// real mail: sized for it, the map rarely grows.
+	c.entries = make(map[string]*ListEntry, len(body)/512+16)
 	switch string(head) {
 	case listCacheHeader:
 		c.parse(body)
