@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -458,7 +459,7 @@ func (f *Folder) load() error {
 		}
 	}
 	f.loaded = true
-	f.compactListCache(f.msgs)
+	f.loadListCacheAsync(slices.Clone(f.msgs))
 	return nil
 }
 

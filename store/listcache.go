@@ -407,13 +407,23 @@ func parseListLineV1(line string) (string, *ListEntry, bool) {
 		!incomplete), true
 }
 
+// loadListCacheAsync loads the cache file, and compacts it against
+// keep, in a goroutine of its own, so that a cold folder's directory
+// read and cache load overlap. It takes the cache's lock before it
+// returns and the goroutine releases it when done: every use of the
+// cache waits for the load. It runs at the folder's first scan.
+func (f *Folder) loadListCacheAsync(keep []Message) {
+	f.lc.mu.Lock()
+	go func() {
+		defer f.lc.mu.Unlock()
+		f.compactListCache(keep)
+	}()
+}
+
 // compactListCache rewrites the cache file with the entries of keep
-// only, when dead lines outnumber the live ones. It runs at the folder's
-// first scan, with f.mu held.
+// only, when dead lines outnumber the live ones; c.mu is held.
 func (f *Folder) compactListCache(keep []Message) {
 	c := &f.lc
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.loaded {
 		c.load(filepath.Join(f.dir, ListCacheFile))
 	}

@@ -121,14 +121,14 @@ func TestListCacheFile(t *testing.T) {
 		os.Truncate(m.Path, 0) // entries must come from the cache
 	}
 	f2 := reopen(t, s)
-	snapshot(t, f2) // the first scan compacts
+	snapshot(t, f2) // the first scan compacts, in the background
+	e, err := f2.ListEntry(msgs[0]) // waits for it
+	if err != nil || string(e.Fields) != "Subject: kept\r\n" || !e.Complete {
+		t.Errorf("entry after compaction: %+v, %v", e, err)
+	}
 	data, _ = os.ReadFile(path)
 	if string(data) != head+"\n"+rec {
 		t.Errorf("after compaction:\n%q\nwant\n%q", data, head+"\n"+rec)
-	}
-	e, err := f2.ListEntry(msgs[0])
-	if err != nil || string(e.Fields) != "Subject: kept\r\n" || !e.Complete {
-		t.Errorf("entry after compaction: %+v, %v", e, err)
 	}
 
 	// Version 1: one quoted line per message.
