@@ -121,7 +121,7 @@ func TestListCacheFile(t *testing.T) {
 		os.Truncate(m.Path, 0) // entries must come from the cache
 	}
 	f2 := reopen(t, s)
-	snapshot(t, f2) // the first scan compacts, in the background
+	snapshot(t, f2)                 // the first scan compacts, in the background
 	e, err := f2.ListEntry(msgs[0]) // waits for it
 	if err != nil || string(e.Fields) != "Subject: kept\r\n" || !e.Complete {
 		t.Errorf("entry after compaction: %+v, %v", e, err)
