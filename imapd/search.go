@@ -54,7 +54,7 @@ func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria,
 	if n := len(targets); n > 0 {
 		limits = searchLimits{targets[n-1].seq, targets[n-1].msg.UID}
 	}
-	hits := make([]target, 0, len(targets))
+	hits := targets[:0] // filtered in place: a folder may be large
 	for _, t := range targets {
 		cand := &candidate{sel: sel, t: t, lim: limits}
 		if cand.match(c) {

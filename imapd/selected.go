@@ -47,7 +47,7 @@ func (sel *selected) resolve(v *store.View, set imap.NumSet) []target {
 	}
 	maxSeq := sel.tracker.EncodeSeqNum(uint32(last))
 	maxUID := v.At(last - 1).UID
-	var out []target
+	out := make([]target, 0, min(last, setSize(set, maxSeq, maxUID)))
 	ranges := 0
 	add := func(i int) {
 		if seq := sel.tracker.EncodeSeqNum(uint32(i + 1)); seq != 0 {
@@ -88,6 +88,27 @@ func (sel *selected) resolve(v *store.View, set imap.NumSet) []target {
 		})
 	}
 	return out
+}
+
+// setSize is an upper bound of how many numbers set names, "*"
+// standing for maxSeq or maxUID.
+func setSize(set imap.NumSet, maxSeq, maxUID uint32) int {
+	n := 0
+	add := func(start, stop, max uint32) {
+		start, stop = bounds(start, stop, max)
+		n += int(min(stop, max)) - int(min(start, max)) + 1
+	}
+	switch set := set.(type) {
+	case imap.UIDSet:
+		for _, r := range set {
+			add(uint32(r.Start), uint32(r.Stop), maxUID)
+		}
+	case imap.SeqSet:
+		for _, r := range set {
+			add(r.Start, r.Stop, maxSeq)
+		}
+	}
+	return n
 }
 
 // bounds returns start:stop in order, with "*" (0) standing for max.

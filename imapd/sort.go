@@ -105,22 +105,29 @@ type sortKeys struct {
 // numbers; ties keep sequence order, as RFC 5256 asks.
 func sortTargets(sel *selected, kind imapserver.NumKind, ts []target,
 	crit []sortCriterion) []uint32 {
-	msgs := make([]store.Message, len(ts))
-	for i, t := range ts {
-		msgs[i] = t.msg
-	}
-	entries := sel.folder.ListEntries(msgs)
-	keys := make([]sortKeys, len(ts))
-	rows := make([]sortRow, len(ts))
-	for i, t := range ts {
-		if e := entries[i]; e != nil { // nil: gone, empty keys
-			keys[i].fill(e, crit)
-		}
-		rows[i] = sortRow{pos: int32(i), num: pick(kind, t),
-			key: keys[i].number(crit[0].kind)}
-	}
+	entries := sel.folder.ListEntries(len(ts), func(i int) store.Message {
+		return ts[i].msg
+	})
 	numeric := crit[0].kind == sortArrival || crit[0].kind == sortDate ||
 		crit[0].kind == sortSize
+	// One numeric criterion, the usual case (Roundcube sorts by date),
+	// needs no more than the rows; other orders keep every key.
+	var keys []sortKeys
+	if len(crit) > 1 || !numeric {
+		keys = make([]sortKeys, len(ts))
+	}
+	rows := make([]sortRow, len(ts))
+	for i, t := range ts {
+		var k sortKeys
+		if e := entries[i]; e != nil { // nil: gone, empty keys
+			k.fill(e, crit)
+		}
+		if keys != nil {
+			keys[i] = k
+		}
+		rows[i] = sortRow{pos: int32(i), num: pick(kind, t),
+			key: k.number(crit[0].kind)}
+	}
 	slices.SortFunc(rows, func(a, b sortRow) int {
 		for n, c := range crit {
 			var r int

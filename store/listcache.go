@@ -168,26 +168,26 @@ func (f *Folder) ListEntry(m Message) (*ListEntry, error) {
 	return e, nil
 }
 
-// ListEntries returns the list cache entries of msgs, messages of f,
-// in their order, taking the cache's lock once rather than per message
-// (a SORT of a large folder asks for all of them); an entry is nil for
-// a message whose file is gone.
-func (f *Folder) ListEntries(msgs []Message) []*ListEntry {
-	out := make([]*ListEntry, len(msgs))
+// ListEntries returns the list cache entries of n messages of f, the
+// i-th being msg(i), in their order, taking the cache's lock once
+// rather than per message (a SORT of a large folder asks for all of
+// them); an entry is nil for a message whose file is gone.
+func (f *Folder) ListEntries(n int, msg func(i int) Message) []*ListEntry {
+	out := make([]*ListEntry, n)
 	var missing []int
 	c := &f.lc
 	c.mu.Lock()
 	if !c.loaded {
 		c.load(filepath.Join(f.dir, ListCacheFile))
 	}
-	for i, m := range msgs {
-		if out[i] = c.entries[m.Key]; out[i] == nil {
+	for i := range n {
+		if out[i] = c.entries[msg(i).Key]; out[i] == nil {
 			missing = append(missing, i)
 		}
 	}
 	c.mu.Unlock()
 	for _, i := range missing {
-		out[i], _ = f.ListEntry(msgs[i])
+		out[i], _ = f.ListEntry(msg(i))
 	}
 	return out
 }
