@@ -10,9 +10,10 @@
 # Maildir. Both check the same bcrypt hash at LOGIN. For each server, in
 # turns, contrib/bench/imap_large.py times the exchange Roundcube 1.6
 # makes to show the first page of INBOX sorted by date, newest first
-# (LOGIN, SELECT, then FETCH of every message's Date header and a sort
-# on the client for StrataMail, which has no SORT; UID SORT for Dovecot;
-# then UID FETCH of the 50 newest):
+# (LOGIN, SELECT, then UID SORT where CAPABILITY offers SORT, as both
+# servers do on plain loopback connections, else FETCH of every
+# message's Date header and a sort on the client; then UID FETCH of the
+# 50 newest):
 #   first  the first session ever: StrataMail assigns the UIDs, Dovecot
 #          builds its index;
 #   warm   a new connection to the running server (WARM times; median);
@@ -20,7 +21,8 @@
 # then a body-text UID SEARCH on a new connection, and the resident
 # memory of each server's processes at its end; last, single commands
 # on a warm connection that split the list view's cost (NOOP, FETCH 1:*
-# of UIDs only, of INTERNALDATE, of the Date header; one message). Prints both, the ratios
+# of UIDs only, of INTERNALDATE, of the Date header; one message).
+# Prints both, the ratios
 # stratamail/dovecot and whether the targets are met (warm: no slower
 # than Dovecot; cold: within 2x). "Cold" restarts the servers only: the
 # kernel's page cache stays warm (dropping it would slow everyone on
