@@ -214,9 +214,8 @@ type guardConn struct {
 	off       bool // passing everything through for good
 	cut       bool // the client's stream ends here (oversized literal)
 	in, out   lineState
-	heldCR    bool   // a CR at a command start, held back
-	tag       string // tag of the command being read
-	awaitCont bool   // a synchronising literal waits for "+"
+	heldCR    bool // a CR at a command start, held back
+	awaitCont bool // a synchronising literal waits for "+"
 	contSize  int64
 	outWord   bool // the first word of the server's line was seen
 
@@ -413,9 +412,6 @@ func (c *guardConn) flushCR(dst, rest []byte) []byte {
 // clientLineEnd handles the end of a line from the client.
 func (c *guardConn) clientLineEnd() {
 	size, nonSync, ok, bad := c.in.literal()
-	if c.in.token(0) != "" && c.tag == "" {
-		c.tag = c.in.token(0)
-	}
 	switch {
 	case (ok || bad) && nonSync && (bad || size > maxNonSync):
 		// imapserver refuses it but would run its bytes as
@@ -440,7 +436,6 @@ func (c *guardConn) clientLineEnd() {
 		return
 	}
 	c.in.mid = false
-	c.tag = ""
 	if c.waitIdx != 0 {
 		// A line that is not a command: DONE or a SASL response.
 		if c.waitIdle && upper(c.in.token(0)) == "DONE" {
@@ -461,10 +456,6 @@ func (c *guardConn) clientLineEnd() {
 		}
 	}
 }
-
-// keepMid keeps the client's line open across a literal, with its head
-// (tag and command name) kept.
-func (c *guardConn) keepMid() { c.in.mid = true }
 
 // commandName is the command of the line just ended, "" if it has none.
 func (c *guardConn) commandName() string {
@@ -588,7 +579,6 @@ func (c *guardConn) taggedReply(status string) {
 		// The literal was refused; the command is over.
 		c.awaitCont, c.injectWant, c.injectArmed = false, false, false
 		c.in.mid = false
-		c.tag = ""
 	}
 	if n == c.waitIdx {
 		c.waitIdx, c.waitIdle = 0, false
