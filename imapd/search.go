@@ -63,6 +63,11 @@ func (s *session) Search(kind imapserver.NumKind, c *imap.SearchCriteria,
 	}
 	if order != nil {
 		d := orderedData(kind, sortTargets(sel, kind, hits, order))
+		// Entries made for the sort are kept for the next start, as
+		// FETCH keeps those it makes.
+		if err := sel.folder.FlushListCache(); err != nil {
+			s.logger().Warn("list cache not saved", "err", err)
+		}
 		s.guard.sortAnswered()
 		return d, nil
 	}

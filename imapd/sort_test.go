@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -347,5 +348,28 @@ func TestSortGuardStates(t *testing.T) {
 	if got := strings.Join(lines, "\n"); !strings.Contains(got,
 		"line\nx SORT (DATE) UTF-8 ALL\n\n\nend") {
 		t.Errorf("APPEND data altered:\n%s", got)
+	}
+}
+
+// TestSortKeepsListCache: the list entries a SORT makes are saved, so a
+// restart does not read every message again (a client that only sorts,
+// never fetching, left them unsaved).
+func TestSortKeepsListCache(t *testing.T) {
+	h := start(t, t.TempDir())
+	for i := range 3 {
+		h.deliver(testMsg(fmt.Sprint("keep", i), "x"))
+	}
+	r := h.raw(true)
+	r.cmd("SELECT INBOX")
+	if l := r.cmd("SORT (SUBJECT) UTF-8 ALL"); l[0] != "* SORT 1 2 3" {
+		t.Fatalf("SORT: %q", l)
+	}
+	root, err := h.st.MaildirPath(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, store.ListCacheFile))
+	if err != nil || strings.Count(string(data), "Subject: keep") != 3 {
+		t.Errorf("list cache after a SORT: %q, %v", data, err)
 	}
 }
