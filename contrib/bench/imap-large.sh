@@ -17,7 +17,8 @@
 #   first  the first session ever: StrataMail assigns the UIDs, Dovecot
 #          builds its index;
 #   warm   a new connection to the running server (WARM times; median);
-#   cold   the first session after both servers restarted;
+#   cold   the first session after the server restarted (each server
+#          right before its own, the other one stopped);
 # then a body-text UID SEARCH on a new connection, and the resident
 # memory of each server's processes at its end; last, single commands
 # on a warm connection that split the list view's cost (NOOP, FETCH 1:*
@@ -176,13 +177,20 @@ for i in $(seq "$WARM"); do
 	session dovecot warm
 done
 
-log "restarting both servers"
+# Each server is restarted right before its own cold session, the other
+# one stopped meanwhile, so that neither session runs while the other
+# server starts (Dovecot's start used to overlap StrataMail's session).
+log "restarting each server before its cold session"
 stop_pid "$sm_pid"
-sm_start
+sm_pid=
 dv_stop
-dv_start
+sm_start
 session stratamail cold
+stop_pid "$sm_pid"
+sm_pid=
+dv_start
 session dovecot cold
+sm_start
 
 log "body search"
 session stratamail search --search "$WORD"
