@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,6 +76,9 @@ type Server struct {
 	stats   counters
 	auth    *authlimit.Limiter
 	idle    idleWatch
+	warmed  sync.Map // addresses whose INBOX warmInbox has read
+	warming sync.WaitGroup
+	closing atomic.Bool
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -164,8 +169,11 @@ func (s *Server) ServeTLS(l net.Listener) error {
 
 // Close stops the listeners and closes every connection.
 func (s *Server) Close() error {
+	s.closing.Store(true)
 	s.idle.close()
-	return errors.Join(s.imap.Close(), s.imapTLS.Close())
+	err := errors.Join(s.imap.Close(), s.imapTLS.Close())
+	s.warming.Wait()
+	return err
 }
 
 // newSession starts the session of one connection.
@@ -181,6 +189,37 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,
 	sess.guard, _ = c.NetConn().(*guardConn)
 	s.stats.sessions.Add(1) // until Close
 	return sess, nil, nil
+}
+
+// warmInbox reads the INBOX of address into memory in the background,
+// once per process, while its password is being checked: after a
+// restart the first SELECT of a large folder (Roundcube selects INBOX
+// right after LOGIN) then finds it read. It reports false, so that it
+// can sit in a condition. Nothing is created (a Maildir not there yet
+// is left alone), and the answer to the login does not wait; Close
+// waits for it.
+func (s *Server) warmInbox(address string) bool {
+	if _, done := s.warmed.LoadOrStore(address, true); done ||
+		s.closing.Load() {
+		return false
+	}
+	root, err := s.opts.Store.MaildirPath(address)
+	if err != nil {
+		return false
+	}
+	if _, err := os.Stat(root); err != nil {
+		return false
+	}
+	s.warming.Go(func() {
+		acct, err := s.opts.Store.Account(address)
+		if err != nil {
+			return
+		}
+		if f, err := acct.Folder("INBOX"); err == nil {
+			f.Locked(func(*store.View) error { return nil })
+		}
+	})
+	return false
 }
 
 // remoteIP returns the IP address of a TCP peer; the zero Addr
