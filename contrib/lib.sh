@@ -11,6 +11,17 @@ stop_pid() {
 	wait "$1" 2>/dev/null || true
 }
 
+# stop_group PID stops the process group PID leads (started with setsid):
+# "go run" does not pass SIGTERM on to the program it built, which
+# stop_pid alone would leave running.
+stop_group() {
+	kill -0 "$1" 2>/dev/null || return 0
+	kill -TERM -- "-$1" 2>/dev/null
+	for _ in $(seq 50); do kill -0 -- "-$1" 2>/dev/null || break; sleep 0.2; done
+	kill -0 -- "-$1" 2>/dev/null && kill -KILL -- "-$1"
+	wait "$1" 2>/dev/null || true
+}
+
 # free_port VAR sets VAR to a loopback TCP port nothing listens on and
 # that no earlier call chose. Ports come from below Linux's ephemeral
 # range (32768+), where outgoing connections could take them meanwhile.

@@ -25,8 +25,8 @@ sink_pid=
 cleanup() {
 	local rc=$?
 	set +e
-	[ -n "$sink_pid" ] && stop_pid "$sink_pid"
-	[ -n "$demo_pid" ] && stop_pid "$demo_pid"
+	[ -n "$sink_pid" ] && stop_group "$sink_pid"
+	[ -n "$demo_pid" ] && stop_group "$demo_pid"
 	[ "$rc" = 0 ] || tail -n 30 "$tmp/demo.log" >&2
 	rm -rf "$tmp"
 	exit "$rc"
@@ -40,7 +40,9 @@ free_port imap
 free_port sub
 free_port relay
 free_port portal
-go run ./cmd/stratamail demo -dir "$tmp/demo" -smtp "127.0.0.1:$smtp" \
+# In a process group of its own (setsid), so that cleanup stops the
+# program "go run" built too.
+setsid go run ./cmd/stratamail demo -dir "$tmp/demo" -smtp "127.0.0.1:$smtp" \
 	-imap "127.0.0.1:$imap" -submission "127.0.0.1:$sub" \
 	-relay "127.0.0.1:$relay" -portal "127.0.0.1:$portal" \
 	>"$tmp/demo.out" 2>"$tmp/demo.log" &
@@ -55,7 +57,7 @@ for cmd in "${cmds[@]}"; do
 	log "\$ ${cmd:0:100}"
 	case $cmd in
 	*" sink -listen "*)
-		bash -c "$cmd" >"$tmp/sink.out" 2>&1 &
+		setsid bash -c "$cmd" >"$tmp/sink.out" 2>&1 &
 		sink_pid=$!
 		for _ in $(seq 100); do
 			grep -q 'accepting all mail' "$tmp/sink.out" 2>/dev/null && break
