@@ -49,14 +49,7 @@ func TestResolveMatchesScan(t *testing.T) {
 	for i := range 40 {
 		h.deliver(testMsg(fmt.Sprint("m", i), "x"))
 	}
-	acct, err := h.st.Account(alice)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := acct.Folder("INBOX")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := h.inbox()
 	sel := &selected{folder: f}
 	f.Locked(func(v *store.View) error {
 		sel.tracker = trackerOf(v).NewSession()

@@ -108,8 +108,7 @@ func sortTargets(sel *selected, kind imapserver.NumKind, ts []target,
 	entries := sel.folder.ListEntries(len(ts), func(i int) store.Message {
 		return ts[i].msg
 	})
-	numeric := crit[0].kind == sortArrival || crit[0].kind == sortDate ||
-		crit[0].kind == sortSize
+	numeric := crit[0].kind.numeric()
 	// One numeric criterion, the usual case (Roundcube sorts by date),
 	// needs no more than the rows; other orders keep every key.
 	var keys []sortKeys
@@ -150,6 +149,11 @@ func sortTargets(sel *selected, kind imapserver.NumKind, ts []target,
 		nums[i] = rows[i].num
 	}
 	return nums
+}
+
+// numeric reports whether k orders by a number (sortKeys.number).
+func (k sortKind) numeric() bool {
+	return k == sortArrival || k == sortDate || k == sortSize
 }
 
 // number returns the numeric key of kind, 0 for a string kind.

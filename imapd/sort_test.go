@@ -227,16 +227,7 @@ func TestSortNotAfterSTARTTLS(t *testing.T) {
 	if l := h.raw(false).cmd("CAPABILITY"); !strings.Contains(l[0], " SORT") {
 		t.Errorf("no SORT before STARTTLS: %q", l[0])
 	}
-	c, err := imapclient.DialStartTLS(h.addr, &imapclient.Options{
-		TLSConfig: &tls.Config{InsecureSkipVerify: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(alice, alicePW).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	caps, err := c.Capability().Wait()
+	caps, err := h.dialSTARTTLS().Capability().Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,10 +236,8 @@ func TestSortNotAfterSTARTTLS(t *testing.T) {
 	}
 }
 
-// spreadArrivals sets the INBOX's arrival times (file times) one
-// second apart in delivery order, ending now: SORT compares whole
-// seconds, and deliveries within one second would tie.
-func (h *harness) spreadArrivals() {
+// inbox returns alice's INBOX folder, as the server's store holds it.
+func (h *harness) inbox() *store.Folder {
 	h.t.Helper()
 	a, err := h.st.Account(alice)
 	if err != nil {
@@ -258,7 +247,31 @@ func (h *harness) spreadArrivals() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	f.Locked(func(v *store.View) error {
+	return f
+}
+
+// dialSTARTTLS connects a go-imap client with STARTTLS and logs in as
+// alice.
+func (h *harness) dialSTARTTLS() *imapclient.Client {
+	h.t.Helper()
+	c, err := imapclient.DialStartTLS(h.addr, &imapclient.Options{
+		TLSConfig: &tls.Config{InsecureSkipVerify: true}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	if err := c.Login(alice, alicePW).Wait(); err != nil {
+		h.t.Fatalf("LOGIN after STARTTLS: %v", err)
+	}
+	return c
+}
+
+// spreadArrivals sets the INBOX's arrival times (file times) one
+// second apart in delivery order, ending now: SORT compares whole
+// seconds, and deliveries within one second would tie.
+func (h *harness) spreadArrivals() {
+	h.t.Helper()
+	h.inbox().Locked(func(v *store.View) error {
 		now := time.Now()
 		for i := range v.Len() {
 			at := now.Add(time.Duration(i-v.Len()) * time.Second)
@@ -277,10 +290,8 @@ func TestSortArrivalTies(t *testing.T) {
 	for i := range 3 {
 		h.deliver(testMsg(fmt.Sprint("tie", i), "x"))
 	}
-	a, _ := h.st.Account(alice)
-	f, _ := a.Folder("INBOX")
 	at := time.Now().Truncate(time.Second)
-	f.Locked(func(v *store.View) error {
+	h.inbox().Locked(func(v *store.View) error {
 		for i := range v.Len() {
 			t := at.Add(time.Duration(100*(v.Len()-i)) * time.Millisecond)
 			os.Chtimes(v.At(i).Path, t, t) // later ones earlier, same second

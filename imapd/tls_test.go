@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	"github.com/stratamail/continuity/internal/testcert"
 )
 
@@ -40,15 +38,7 @@ func TestLoginOnlyOverTLS(t *testing.T) {
 		t.Errorf("LOGIN in clear text: %q", got)
 	}
 
-	c, err := imapclient.DialStartTLS(h.addr, &imapclient.Options{
-		TLSConfig: &tls.Config{InsecureSkipVerify: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(alice, alicePW).Wait(); err != nil {
-		t.Fatalf("LOGIN after STARTTLS: %v", err)
-	}
+	h.dialSTARTTLS()
 }
 
 // TestImplicitTLS serves IMAP with implicit TLS (ServeTLS): LOGIN is

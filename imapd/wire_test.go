@@ -104,7 +104,8 @@ func TestEmptyLineLiteralsUntouched(t *testing.T) {
 		if string(body) != msg {
 			t.Errorf("message %d stored as %q, want %q", seq, body, msg)
 		}
-		if l := last(r.upTo(fmt.Sprintf("f%d ", seq))); !strings.HasPrefix(l, fmt.Sprintf("f%d OK", seq)) {
+		tag := fmt.Sprintf("f%d ", seq)
+		if l := last(r.upTo(tag)); !strings.HasPrefix(l, tag+"OK") {
 			t.Fatalf("FETCH %d: %s", seq, l)
 		}
 	}

@@ -1,4 +1,4 @@
-"""Raw-socket attacks on the SORT wrapper (imapd/emptyline.go, sortwire.go).
+"""Raw-socket attacks on the SORT wrapper (imapd/guard.go, sortwire.go).
 
 Each check prints PASS or FAIL with the bytes sent and what came back.
 A FAIL is a defect as long as the expectation printed with it holds
