@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"crypto/tls"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -16,11 +17,34 @@ import (
 // deadline per command line, so the whole DATA transfer would have to
 // fit in one ReadTimeout. While a transfer is running (dataMode), every
 // read extends the deadline instead.
+//
+// It also does the TLS of the connection itself, so that what it reads
+// and writes is always plain text (see tlsup.go): go-smtp works above
+// it and never sees a *tls.Conn.
 type trackedConn struct {
-	net.Conn
-	id  string
-	srv *Server
-	ip  netip.Addr // the client's address
+	net.Conn // the client's socket: deadlines and Close go here
+	id       string
+	srv      *Server
+	ip       netip.Addr // the client's address
+
+	// rw is what go-smtp's bytes are read from and written to: the
+	// socket, or TLS over it. Only go-smtp's connection goroutine
+	// uses it, and changes it (tlsup.go).
+	rw net.Conn
+	// tlsConn is the TLS layer over the socket, nil before TLS.
+	tlsConn *tls.Conn
+	// starttls is the TLS configuration of STARTTLS on a plain-text
+	// connection of a server that offers it; nil otherwise.
+	starttls *tls.Config
+	// stage is where the connection stands with TLS; see tlsup.go.
+	stage atomic.Int32
+	// cut and held keep what follows a STARTTLS line from go-smtp
+	// until it has answered the line (tlsup.go).
+	cut  lineCut
+	held []byte
+	// banner: the first reply written (go-smtp's banner) is dropped,
+	// on a connection handed over after STARTTLS.
+	dropBanner bool
 
 	// dataMode is set by a DATA/BDAT body read and cleared when
 	// go-smtp sets the next command deadline.
@@ -31,12 +55,9 @@ type trackedConn struct {
 	// closes once it is written.
 	closeAfterWrite atomic.Bool
 
-	// plain is set while the connection carries plain text: until
-	// STARTTLS, and never on implicit TLS. tap reads go-smtp's replies
-	// meanwhile (see wire.go).
-	plain atomic.Bool
-	tap   replyTap
-	dots  dotGuard
+	// tap reads go-smtp's replies, dots guards DATA bodies (wire.go).
+	tap  replyTap
+	dots dotGuard
 	// refusals counts the refused commands of the connection, ours
 	// and go-smtp's, toward maxRefusals.
 	refusals atomic.Int32
@@ -47,16 +68,33 @@ type trackedConn struct {
 }
 
 // Read reads from the client, extending the deadline first while a
-// message body is being transferred. Plain text passes dotGuard (see
+// message body is being transferred. What is read passes dotGuard (see
 // wire.go). go-smtp's connection goroutine is the only reader.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	if c.dataMode.Load() {
-		c.Conn.SetReadDeadline(c.dataDeadline())
+	switch c.stage.Load() {
+	case stageUpgrade:
+		return 0, c.upgrade()
+	case stageHandOver, stageEnded:
+		return 0, io.EOF
 	}
-	n, err := c.Conn.Read(p)
-	if c.plain.Load() {
-		c.dots.scan(p[:n])
+	var n int
+	var err error
+	if len(c.held) > 0 {
+		n = copy(p, c.held)
+		c.held = c.held[n:]
+	} else {
+		if c.dataMode.Load() {
+			c.Conn.SetReadDeadline(c.dataDeadline())
+		}
+		n, err = c.rw.Read(p)
 	}
+	// go-smtp gets nothing past a STARTTLS line, so that what a client
+	// pipelines behind one never reaches its buffer (tlsup.go).
+	if k := c.cut.next(p[:n]); k < n {
+		c.held = append(c.held[:0:0], p[k:n]...)
+		n = k
+	}
+	c.dots.scan(p[:n])
 	return n, err
 }
 
@@ -68,29 +106,46 @@ func (c *trackedConn) SetReadDeadline(t time.Time) error {
 }
 
 // Write writes a reply, and closes the connection after it when
-// closeAfterWrite is set. Replies in plain text are read first (see
-// wire.go), so that a refusal is in the log before the client has it.
+// closeAfterWrite is set. Replies are read first (see wire.go), so that
+// a refusal is in the log before the client has it.
 func (c *trackedConn) Write(p []byte) (int, error) {
-	last := c.plain.Load() && c.watch(p)
-	n, err := c.Conn.Write(p)
+	switch c.stage.Load() {
+	case stageHandOver, stageEnded:
+		// go-smtp's words after a STARTTLS that we did: its failed
+		// handshake's 550. The client never hears them.
+		return len(p), nil
+	}
+	all := len(p)
+	if c.dropBanner {
+		p = c.skipBanner(p)
+	}
+	p = c.fixSizeReply(p)
+	last, upgrade := c.watch(p)
+	n, err := c.rw.Write(p)
 	if last {
-		c.Conn.Write([]byte(replyLine(replyTooManyErrors) + "\r\n"))
+		c.rw.Write([]byte(replyLine(replyTooManyErrors) + "\r\n"))
 	}
 	if last || c.closeAfterWrite.Load() {
 		c.Close()
 	}
+	if upgrade && err == nil {
+		c.stage.CompareAndSwap(stagePlain, stageUpgrade)
+	}
+	if err == nil {
+		n = all
+	}
 	return n, err
 }
 
-// watch reads the replies in p, about to be written in plain text:
-// STARTTLS ends plain text, 354 arms dotGuard and the next reply
-// disarms it, and go-smtp's own refusals are recorded.
-// It reports whether p holds the refusal that reaches maxRefusals.
-func (c *trackedConn) watch(p []byte) (last bool) {
+// watch reads the replies in p, about to be written: 354 arms dotGuard
+// and the next reply disarms it, and go-smtp's own refusals are
+// recorded. It reports whether p holds the refusal that reaches
+// maxRefusals, and whether it accepts STARTTLS (tlsup.go).
+func (c *trackedConn) watch(p []byte) (last, upgrade bool) {
 	c.tap.write(p, func(line string, ev tapEvent) {
 		switch ev {
 		case tapTLS:
-			c.plain.Store(false)
+			upgrade = c.starttls != nil
 		case tapData:
 			c.dots.arm()
 		case tapReply:
@@ -100,7 +155,7 @@ func (c *trackedConn) watch(p []byte) (last bool) {
 			last = c.goSMTPRefused(line) || last
 		}
 	})
-	return last
+	return last, upgrade
 }
 
 // goSMTPRefused logs and counts a refusal go-smtp made itself; true
@@ -120,8 +175,13 @@ func (c *trackedConn) goSMTPRefused(line string) bool {
 	return true
 }
 
-// Close closes the connection once and forgets it.
+// Close closes the connection once and forgets it; but when go-smtp
+// closes its side of a STARTTLS we did, the connection goes on, in TLS,
+// with a fresh go-smtp session (tlsup.go).
 func (c *trackedConn) Close() error {
+	if c.handOver() {
+		return nil
+	}
 	c.closeOnce.Do(func() {
 		c.closeErr = c.Conn.Close()
 		c.srv.untrack(c)
@@ -149,12 +209,8 @@ func (c *trackedConn) dataDeadline() time.Time {
 	return d
 }
 
-// tracked returns the trackedConn under nc, which is either one or a
-// TLS connection over one after STARTTLS.
+// tracked returns nc as a trackedConn, nil if it is not one.
 func tracked(nc net.Conn) *trackedConn {
-	if t, ok := nc.(*tls.Conn); ok {
-		nc = t.NetConn()
-	}
 	tc, _ := nc.(*trackedConn)
 	return tc
 }

@@ -16,16 +16,10 @@ import (
 // them: SIZE= over the limit on MAIL (552 5.3.4), an over-long command
 // line (500 5.4.0, then it closes), commands out of order (502/503).
 //
-// TODO: a SIZE= value of 2^32 or more (RFC 1870 §4 allows 20 digits)
-// gets go-smtp's "501 5.5.4 Unable to parse SIZE as an integer", not
-// 552 5.3.4: v0.26.0 parses it with strconv.ParseUint(v, 10, 32) in
-// Conn.handleMail and answers before Session.Mail runs, and no Server
-// option changes that. A layer beneath go-smtp cannot rewrite the
-// command either: it sees ciphertext after STARTTLS, and in the raw
-// stream it cannot tell a MAIL command from a body line that looks
-// like one. The fix belongs in go-smtp (parse 64 bits; a value too
-// large for that is over any limit). The message is refused with a
-// 5xx all the same; TestReplyCodes pins today's reply.
+// go-smtp v0.26.0 parses SIZE= in 32 bits and answers a larger number
+// (RFC 1870 §4 allows 20 digits) with "501 5.5.4 Unable to parse SIZE
+// as an integer"; trackedConn turns that into its 552 5.3.4 (see
+// fixSizeReply in tlsup.go). A SIZE= that is no number keeps the 501.
 var (
 	// replyBadHelo refuses a HELO/EHLO argument with control
 	// characters in it (CR, NUL, ...), which could forge header lines.

@@ -16,11 +16,12 @@
 // user's own sender addresses, and recipients outside our domains
 // queued for the outbound route. Port 25 never offers AUTH.
 //
-// Beneath go-smtp, a connection in plain text passes two small layers
-// of ours (wire.go): a tap on the replies, which logs and counts the
-// refusals go-smtp gives by itself, and a guard on DATA bodies, which
-// marks the "\r\n.\rX" that go-smtp's reader would silently drop, so
-// that it is refused as a bare CR.
+// Beneath go-smtp, every connection passes small layers of ours
+// (wire.go): a tap on the replies, which logs and counts the refusals
+// go-smtp gives by itself, and a guard on DATA bodies, which marks the
+// "\r\n.\rX" that go-smtp's reader would silently drop, so that it is
+// refused as a bare CR. They see plain text in TLS too: the TLS, of
+// STARTTLS and implicit alike, is done beneath them (tlsup.go).
 //
 // smtpd never relays for an unauthenticated client and never modifies
 // a message after it is stored. It does not write to the
@@ -149,11 +150,14 @@ type Server struct {
 	busy      sync.WaitGroup // intake transactions in flight
 }
 
-// generation is the go-smtp server for one configuration snapshot.
+// generation is the go-smtp servers of one configuration snapshot: srv
+// for connections in clear text, sec for those in TLS (see tlsup.go).
 type generation struct {
-	cfg *conf.Config
-	srv *smtp.Server
-	ln  *chanListener
+	cfg   *conf.Config
+	srv   *smtp.Server
+	ln    *chanListener
+	sec   *smtp.Server
+	secLn *chanListener
 }
 
 // ErrServerClosed is returned by Serve after Close.
@@ -236,6 +240,7 @@ func (s *Server) Close() error {
 	}
 	if s.gen != nil {
 		s.gen.ln.Close()
+		s.gen.secLn.Close()
 	}
 	conns := make([]*trackedConn, 0, len(s.conns))
 	for c := range s.conns {
@@ -285,12 +290,17 @@ func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
 		c.Close()
 		return
 	}
-	// go-smtp sees the TLS connection, so that it knows the session
-	// is secure; the tracked one stays underneath (see tracked).
-	tc.plain.Store(tlsConfig == nil)
-	var nc net.Conn = tc
+	// The TLS is ours, beneath go-smtp (tlsup.go).
+	tc.rw = c
 	if tlsConfig != nil {
-		nc = tls.Server(tc, tlsConfig)
+		t := tls.Server(c, tlsConfig)
+		tc.rw, tc.tlsConn = t, t
+		tc.stage.Store(stageSecure)
+		// The handshake runs in go-smtp's first write, its banner;
+		// go-smtp sets its own deadlines after that.
+		c.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+	} else {
+		tc.starttls = s.opts.TLSConfig
 	}
 	for {
 		gen := s.current()
@@ -298,7 +308,11 @@ func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
 			tc.Close()
 			return
 		}
-		if gen.ln.push(nc) {
+		ln := gen.ln
+		if tlsConfig != nil {
+			ln = gen.secLn
+		}
+		if ln.push(tc) {
 			return
 		}
 		// The snapshot changed between current and push: retry.
@@ -353,15 +367,33 @@ func (s *Server) current() *generation {
 	if s.gen != nil {
 		// Its connections keep running; it only stops accepting.
 		s.gen.ln.Close()
+		s.gen.secLn.Close()
 	}
 	s.gen = s.newGeneration(cfg)
 	go s.gen.srv.Serve(s.gen.ln)
+	go s.gen.sec.Serve(s.gen.secLn)
 	return s.gen
 }
 
-// newGeneration configures a go-smtp server from one snapshot.
+// newGeneration configures the go-smtp servers of one snapshot.
 func (s *Server) newGeneration(cfg *conf.Config) *generation {
-	g := &generation{cfg: cfg, ln: newChanListener(dummyAddr{})}
+	g := &generation{cfg: cfg, ln: newChanListener(dummyAddr{}),
+		secLn: newChanListener(dummyAddr{})}
+	g.srv = s.newSMTPServer(cfg)
+	g.srv.TLSConfig = s.opts.TLSConfig // STARTTLS, done in tlsup.go
+	if s.opts.Submission {
+		// Only loopback listeners may have it (conf checks).
+		g.srv.AllowInsecureAuth = cfg.Submission.AllowInsecureAuth
+	}
+	// The secure server's connections are in TLS already: no
+	// STARTTLS, and AUTH is allowed.
+	g.sec = s.newSMTPServer(cfg)
+	g.sec.AllowInsecureAuth = true
+	return g
+}
+
+// newSMTPServer configures a go-smtp server from one snapshot.
+func (s *Server) newSMTPServer(cfg *conf.Config) *smtp.Server {
 	srv := smtp.NewServer(&backend{srv: s, cfg: cfg})
 	// TODO: go-smtp opens its EHLO reply with "Hello <client name>",
 	// not our hostname as RFC 5321 §4.1.1.1 wants; only the banner
@@ -380,14 +412,8 @@ func (s *Server) newGeneration(cfg *conf.Config) *generation {
 	srv.EnableSMTPUTF8 = true
 	srv.ReadTimeout = s.tune.readTimeout
 	srv.WriteTimeout = s.tune.writeTimeout
-	srv.TLSConfig = s.opts.TLSConfig
 	srv.ErrorLog = errorLog{s.log}
-	if s.opts.Submission {
-		// Only loopback listeners may have it (conf checks).
-		srv.AllowInsecureAuth = cfg.Submission.AllowInsecureAuth
-	}
-	g.srv = srv
-	return g
+	return srv
 }
 
 // enter registers an intake transaction; false after Close.

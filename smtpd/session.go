@@ -27,7 +27,8 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		s.id = s.tc.id
 	}
 	s.remote = remoteIP(c.Conn().RemoteAddr())
-	_, s.tls = c.TLSConnectionState()
+	// go-smtp never sees our TLS (tlsup.go).
+	s.tls = s.tc != nil && s.tc.isTLS()
 	s.log = b.srv.log.With("conn", s.id, "remote", s.remoteString())
 	if b.srv.opts.Submission {
 		s.log = s.log.With("service", "submission")

@@ -2,10 +2,13 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
+	"io"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stratamail/continuity/internal/testcert"
 )
@@ -31,10 +34,8 @@ func TestSmuggling(t *testing.T) {
 		{"CRLF.CRCR", "\r\n.\r\r"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			d := e.dial()
-			d.cmd("EHLO client.test", "250 ")
+		forTransports(t, tt.name, func(t *testing.T, e *env,
+			d *dialogue) {
 			d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
 			d.cmd("RCPT TO:<alice@example.test>", "250 ")
 			d.cmd("DATA", "354 ")
@@ -67,10 +68,8 @@ func TestSmugglingDotCR(t *testing.T) {
 		{"after a dot line", "Subject: x\r\n\r\n..\r\n.\rX\r\n"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			d := e.dial()
-			d.cmd("EHLO client.test", "250 ")
+		forTransports(t, tt.name, func(t *testing.T, e *env,
+			d *dialogue) {
 			d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
 			d.cmd("RCPT TO:<alice@example.test>", "250 ")
 			d.cmd("DATA", "354 ")
@@ -83,37 +82,133 @@ func TestSmugglingDotCR(t *testing.T) {
 	}
 }
 
-// TestSmugglingDotCRTLS pins what still happens to <CRLF>.<CR> after
-// STARTTLS, where dotGuard sees only ciphertext (TODO in wire.go):
-// go-smtp drops the dot and the CR, and the message is taken without
-// them. What must hold is that nothing is smuggled: the server answers
-// once, the smuggled commands are body text of the one message, and
-// what is stored has no bare CR.
-func TestSmugglingDotCRTLS(t *testing.T) {
-	cert, _, _ := testcert.New(t, "mx.test.invalid")
-	e := newEnv(t, func(s *Server) {
-		s.opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{
-			cert}}
+// TestSmugglingBeforeData pipelines the smuggling body behind DATA,
+// without waiting for the 354: it must be refused as when sent after.
+func TestSmugglingBeforeData(t *testing.T) {
+	forTransports(t, "pipelined", func(t *testing.T, e *env, d *dialogue) {
+		d.write("MAIL FROM:<s@elsewhere.test>\r\n" +
+			"RCPT TO:<alice@example.test>\r\nDATA\r\n" +
+			"Subject: x\r\n\r\nhi\r\n.\rMAIL FROM:<admin@example.test>" +
+			"\r\nRCPT TO:<bob@example.test>\r\n.\r\n")
+		d.expect("250 ")
+		d.expect("250 ")
+		d.expect("354 ")
+		d.expect("550 5.6.0 ")
+		d.cmd("NOOP", "250 ")
+		e.checkNothingStored()
 	})
-	d := e.dial()
+}
+
+// forTransports runs f as a subtest twice: in clear text, and after
+// STARTTLS, where our layers must see the same plain text (tlsup.go).
+// d has said EHLO.
+func forTransports(t *testing.T, name string,
+	f func(t *testing.T, e *env, d *dialogue)) {
+	t.Run(name, func(t *testing.T) {
+		e := newEnv(t)
+		d := e.dial()
+		d.cmd("EHLO client.test", "250 ")
+		f(t, e, d)
+	})
+	t.Run(name+"/STARTTLS", func(t *testing.T) {
+		e := newEnv(t, withTLS(t))
+		d := e.dial().startTLS()
+		d.cmd("EHLO client.test", "250 ")
+		f(t, e, d)
+	})
+}
+
+// withTLS gives the server a certificate, so that it offers STARTTLS.
+func withTLS(t testing.TB) func(*Server) {
+	cert, _, _ := testcert.New(t, "mx.test.invalid")
+	return func(s *Server) {
+		s.opts.TLSConfig = &tls.Config{
+			Certificates: []tls.Certificate{cert}}
+	}
+}
+
+// startTLS says EHLO and STARTTLS, does the handshake, and returns the
+// dialogue in TLS, where EHLO must be said again.
+func (d *dialogue) startTLS() *dialogue {
+	d.t.Helper()
 	d.cmd("EHLO client.test", "250 ")
 	d.cmd("STARTTLS", "220 ")
 	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
+		d.t.Fatal(err)
 	}
-	d = &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
-	d.cmd("EHLO client.test", "250 ")
+	return &dialogue{t: d.t, c: tc, r: bufio.NewReader(tc)}
+}
+
+// TestSTARTTLSPipelining sends commands in clear text behind STARTTLS
+// in the same packet (CVE-2011-0411's attack), a whole transaction
+// among them: they must be dropped, not run inside the TLS session nor
+// before it, and the session must start afresh, with EHLO required
+// again.
+func TestSTARTTLSPipelining(t *testing.T) {
+	tests := []struct{ name, stls string }{
+		{"STARTTLS", "STARTTLS\r\n"},
+		{"lower case, LF", "starttls\n"},
+		{"trailing text", "STARTTLS now please\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, withTLS(t))
+			d := e.dial()
+			d.cmd("EHLO client.test", "250 ")
+			d.write(tt.stls + "MAIL FROM:<injected@evil.test>\r\n" +
+				"RCPT TO:<alice@example.test>\r\nDATA\r\n" +
+				"Subject: injected\r\n\r\nevil\r\n.\r\n")
+			d.expect("220 ")
+			tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
+			if err := tc.Handshake(); err != nil {
+				t.Fatal(err)
+			}
+			sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+			// No banner after STARTTLS; no MAIL ran, and EHLO is due.
+			sd.cmd("RCPT TO:<alice@example.test>", "5")
+			sd.cmd("MAIL FROM:<s@elsewhere.test>", "502 5.5.1 Please introduce")
+			sd.cmd("EHLO client.test", "250 ")
+			sd.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+			sd.cmd("RCPT TO:<alice@example.test>", "250 ")
+			sd.cmd("DATA", "354 ")
+			sd.cmd("Subject: x\r\n\r\nover TLS\r\n.", "250 ")
+			sd.cmd("QUIT", "221 ")
+			if strings.Contains(e.logs.String(), "injected") {
+				t.Errorf("the injected commands reached a session:\n%s",
+					e.logs.String())
+			}
+			if n := len(e.newFiles("alice@example.test")); n != 1 {
+				t.Errorf("alice has %d messages, want 1", n)
+			}
+		})
+	}
+}
+
+// TestAfterSTARTTLS checks the session that follows STARTTLS: no
+// STARTTLS offered or taken again, go-smtp's refusals still read by our
+// tap, TLS recorded in Received, and a body line that starts with
+// STARTTLS stored as sent.
+func TestAfterSTARTTLS(t *testing.T) {
+	e := newEnv(t, withTLS(t))
+	d := e.dial().startTLS()
+	if got := d.cmd("EHLO client.test", "250 "); strings.Contains(got,
+		"STARTTLS") {
+		t.Errorf("STARTTLS offered in TLS:\n%s", got)
+	}
+	d.cmd("STARTTLS", "502 5.5.1 ")
+	d.cmd("FROB", "500 5.5.2 ")
 	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
 	d.cmd("RCPT TO:<alice@example.test>", "250 ")
 	d.cmd("DATA", "354 ")
-	d.write("Subject: hello\r\n\r\nhello\r\n.\rMAIL FROM:<admin@example.test>" +
-		"\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nevil\r\n")
-	d.cmd(".", "250 ")
-	d.cmd("NOOP", "250 ")
+	body := "Subject: tls\r\n\r\nSTARTTLS is a line of the body\r\n" +
+		"starttls\r\nMAIL FROM:<x@y.test>\r\n"
+	d.cmd(body+".", "250 ")
 	d.cmd("QUIT", "221 ")
-	if n := len(e.newFiles("bob@example.test")); n != 0 {
-		t.Errorf("the smuggled transaction delivered %d messages", n)
+	refused := e.logs.lines(`msg="command refused"`)
+	if len(refused) != 2 || !strings.Contains(refused[1], "by=go-smtp") ||
+		!strings.Contains(refused[1], `code="500 5.5.2"`) {
+		t.Errorf("refusals logged: %q", refused)
 	}
 	files := e.newFiles("alice@example.test")
 	if len(files) != 1 {
@@ -123,47 +218,136 @@ func TestSmugglingDotCRTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := strings.Index(strings.ReplaceAll(string(data), "\r\n", ""),
-		"\r"); i >= 0 {
-		t.Errorf("a bare CR was stored at %d: %q", i, data)
+	if !strings.HasSuffix(string(data), "\r\n\r\n"+body[len(
+		"Subject: tls\r\n\r\n"):]) || !strings.Contains(string(data),
+		"with ESMTPS") {
+		t.Errorf("stored:\n%q", data)
 	}
 }
 
-// TestSTARTTLSPipelining sends commands in clear text behind STARTTLS
-// in the same packet (CVE-2011-0411's attack): they must be dropped, not
-// run inside the TLS session, and the session must start afresh, with
-// EHLO required again.
-func TestSTARTTLSPipelining(t *testing.T) {
-	cert, _, _ := testcert.New(t, "mx.test.invalid")
-	e := newEnv(t, func(s *Server) {
-		s.opts.TLSConfig = &tls.Config{Certificates: []tls.Certificate{
-			cert}}
-	})
+// TestSTARTTLSHandshakeFails sends clear text where the TLS handshake
+// should be: the connection ends, and is forgotten (its slot in the
+// per-address count is freed).
+func TestSTARTTLSHandshakeFails(t *testing.T) {
+	e := newEnv(t, withTLS(t))
 	d := e.dial()
 	d.cmd("EHLO client.test", "250 ")
-	d.write("STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n" +
-		"RCPT TO:<alice@example.test>\r\n")
-	d.expect("220 ")
-	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		// The handshake may also fail on the injected bytes; either way
-		// nothing ran.
-		t.Logf("handshake failed: %v", err)
-		e.checkNothingStored()
-		return
+	d.cmd("STARTTLS", "220 ")
+	d.write("MAIL FROM:<s@elsewhere.test>\r\n")
+	d.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if b, err := io.ReadAll(d.r); err != nil || len(b) > 0 &&
+		!bytes.HasPrefix(b, []byte{0x15}) { // at most a TLS alert
+		t.Errorf("after a failed handshake: %q, %v", b, err)
 	}
-	sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
-	sd.cmd("RCPT TO:<alice@example.test>", "5") // no MAIL: none ran
-	sd.cmd("EHLO client.test", "250 ")
-	sd.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
-	sd.cmd("RCPT TO:<alice@example.test>", "250 ")
-	sd.cmd("DATA", "354 ")
-	if got := sd.cmd("Subject: x\r\n\r\nover TLS\r\n.", "250 "); got == "" {
-		t.Fatal("no reply")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		e.srv.mu.Lock()
+		n := len(e.srv.conns)
+		e.srv.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still tracked", n)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	sd.cmd("QUIT", "221 ")
-	if strings.Contains(e.logs.String(), "injected@evil.test") {
-		t.Errorf("the injected MAIL reached the session:\n%s",
-			e.logs.String())
+	if !strings.Contains(e.logs.String(), "STARTTLS handshake failed") {
+		t.Errorf("no log line:\n%s", e.logs.String())
 	}
+}
+
+// TestLineCut checks where the client's stream is cut, however it
+// is split into reads: after each line that starts with the word
+// STARTTLS (a cut always falls there), and nowhere else.
+func TestLineCut(t *testing.T) {
+	tests := []struct {
+		in   string
+		cuts []int // the ends of the STARTTLS lines
+	}{
+		{"EHLO x\r\nSTARTTLS\r\nMAIL\r\n", []int{18}},
+		{"starttls\nSTARTTLSx\nSTARTTL\n", []int{9, 19}},
+		{"A STARTTLS\r\n\r\nSTARTTLS", nil},
+		{"STARTTLS", nil},
+		{"\nSTARTTLS\r\r\nx", []int{12}},
+		{"STARTTLS\r\nSTARTTLS\r\n", []int{10, 20}},
+		{"MAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\nx\r\n.\r\n",
+			[]int{15, 34}},
+		{"mail\ndata\nquit\n", []int{5, 10}},
+	}
+	for _, tt := range tests {
+		want := map[int]bool{}
+		for _, c := range tt.cuts {
+			want[c] = true
+		}
+		for split := 1; split <= len(tt.in); split++ {
+			var l lineCut
+			ends := map[int]bool{}
+			for off := 0; off < len(tt.in); {
+				p := []byte(tt.in[off:min(off+split, len(tt.in))])
+				k := l.next(p)
+				if k < len(p) && !want[off+k] {
+					t.Errorf("%q in reads of %d: cut at %d", tt.in,
+						split, off+k)
+				}
+				off += k
+				ends[off] = true
+			}
+			for _, c := range tt.cuts {
+				if !ends[c] {
+					t.Errorf("%q in reads of %d: no cut at %d", tt.in,
+						split, c)
+				}
+			}
+		}
+	}
+}
+
+// FuzzLineCut checks lineCut against a plain model on any stream split
+// into reads of any size: a cut falls at the end of every line that
+// starts with STARTTLS, MAIL or DATA (in any case) and nowhere else,
+// and no byte is lost or added.
+func FuzzLineCut(f *testing.F) {
+	f.Add("EHLO x\r\nMAIL FROM:<a> SIZE=99999999999\r\nDATA\r\n", 3)
+	f.Add("starttls\nSTARTTL\nmail\r\n\r\n", 1)
+	f.Fuzz(func(t *testing.T, in string, split int) {
+		if split <= 0 || split > 1<<16 {
+			return
+		}
+		want := map[int]bool{}
+		start := 0
+		for i := 0; i < len(in); i++ {
+			if in[i] != '\n' {
+				continue
+			}
+			line := strings.ToUpper(in[start:i])
+			if strings.HasPrefix(line, "STARTTLS") ||
+				strings.HasPrefix(line, "MAIL") ||
+				strings.HasPrefix(line, "DATA") {
+				want[i+1] = true
+			}
+			start = i + 1
+		}
+		var l lineCut
+		var got []byte
+		ends := map[int]bool{}
+		for off := 0; off < len(in); {
+			p := []byte(in[off:min(off+split, len(in))])
+			k := l.next(p)
+			if k < len(p) && !want[off+k] || k == 0 {
+				t.Fatalf("cut at %d (read of %d at %d)", off+k, len(p), off)
+			}
+			got = append(got, p[:k]...)
+			off += k
+			ends[off] = true
+		}
+		for c := range want {
+			if !ends[c] {
+				t.Fatalf("no cut at %d", c)
+			}
+		}
+		if string(got) != in {
+			t.Fatalf("stream changed")
+		}
+	})
 }

@@ -23,8 +23,6 @@ type Stats struct {
 // ours for the same condition (SIZE= over the limit: too_big) or as
 // "bad_command" (unknown commands, syntax errors, commands out of
 // order).
-//
-// TODO: only on plain-text connections; see wire.go.
 var RefusalReasons = []string{"bad_helo", "bad_sender", "bad_recipient",
 	"bad_parameter", "bad_sequence", "need_smtputf8", "relay_denied",
 	"not_from_filter", "no_such_user", "too_many_recipients", "too_big",

@@ -14,22 +14,16 @@ import (
 // syntax errors, commands out of order, over-long command lines. v0.26.0
 // has no hook for them: ErrorLog gets only internal errors, and Debug
 // is one writer for every connection of a server, with both directions
-// mixed. What it writes does pass through our trackedConn, though, and
-// as long as the connection is in plain text the replies can be read
-// there: replyTap does, so that each of go-smtp's refusals is logged,
-// counted in Stats and counted toward maxRefusals like ours.
-//
-// TODO: after STARTTLS, and on implicit TLS, trackedConn sees only
-// ciphertext, so go-smtp's own refusals there are neither logged nor
-// counted (go-smtp still closes after its fourth syntax error). Seeing
-// them needs a reply hook in go-smtp, or wrapping go-smtp's tls.Conn,
-// which it creates itself.
+// mixed. What it writes does pass through our trackedConn, though, in
+// plain text (the TLS is beneath it, tlsup.go), and the replies can be
+// read there: replyTap does, so that each of go-smtp's refusals is
+// logged, counted in Stats and counted toward maxRefusals like ours.
 
 // maxReplyLine bounds the part of a reply line replyTap keeps; longer
 // lines are cut (their code and the start of their text are enough).
 const maxReplyLine = 512
 
-// replyTap reads the replies written on a plain-text connection, line
+// replyTap reads the replies written on a connection, line
 // by line. It runs in go-smtp's connection goroutine, the only writer.
 type replyTap struct {
 	greeted bool   // the banner has been written
@@ -164,7 +158,7 @@ var ownReplyLines = sync.OnceValue(func() map[string]bool {
 // forbids, and that the issue wants refused around a dot, never
 // reaches bodyChecker. (TestDotReader pins what go-smtp passes on.)
 //
-// dotGuard runs on the plain-text bytes before go-smtp reads them. It
+// dotGuard runs on the bytes, in plain text, before go-smtp reads them. It
 // is armed when go-smtp writes 354 (a client waits for it before
 // sending the body, RFC 2920 §3.1), follows go-smtp's reader through
 // the body, and is done at the end of data, or at the latest at the
@@ -178,13 +172,10 @@ var ownReplyLines = sync.OnceValue(func() map[string]bool {
 // body that can be accepted never holds the sequence. FuzzDotGuard
 // checks all three against a model of the reader.
 //
-// TODO: after STARTTLS the guard sees only ciphertext (see replyTap),
-// and a client that sends the body before the 354 has passed it
-// unarmed: there go-smtp still drops the dot and CR and the message is
-// taken without them (TestSmugglingDotCRTLS). That is harmless, since
-// nothing is smuggled and no bare CR is stored or relayed, but it is
-// not refused. Refusing it there needs go-smtp's reader to pass the
-// bytes on.
+// A client that sends the body before the 354 it must wait for is
+// guarded all the same: go-smtp is given nothing past a DATA line until
+// it has answered it (lineCut), so the guard is armed before the body
+// is read.
 type dotGuard struct {
 	armed  bool     // in a DATA body
 	state  dotState // go-smtp's reader's state, while armed
@@ -243,3 +234,105 @@ func nextDotState(s dotState, c byte) dotState {
 	}
 	return dotMid
 }
+
+// lineCut follows the lines of the client's stream, to find the end of
+// each line that starts with the word STARTTLS, in any case, as
+// go-smtp's command parser reads one, or with MAIL or DATA. Bytes past
+// such a line are held back until go-smtp has answered it
+// (trackedConn.Read): for STARTTLS, so that what is pipelined behind it
+// is dropped (tlsup.go); for MAIL, so that when go-smtp answers a MAIL
+// the line it answers is the last one lineCut saw (fixSizeReply); for
+// DATA, so that dotGuard is armed by the 354 before the body is read.
+// A body line that starts so merely arrives in two reads.
+type lineCut struct {
+	head [8]byte // the start of the current line
+	n    int     // bytes of it in head
+	mail []byte  // the current line, when it starts with MAIL
+	// hugeSize: the last MAIL line's SIZE= is a number too large
+	// for 32 bits (see fixSizeReply).
+	hugeSize bool
+}
+
+// maxMailLine bounds the part of a MAIL line kept to read its SIZE=.
+const maxMailLine = 1024
+
+// next takes the next bytes of the stream and returns how many of them
+// to pass on now: up to the end of the first STARTTLS, MAIL or DATA
+// line, or all.
+func (l *lineCut) next(p []byte) int {
+	i := 0
+	for i < len(p) {
+		for l.n < len(l.head) && i < len(p) && p[i] != '\n' {
+			l.head[l.n] = p[i]
+			l.n++
+			i++
+		}
+		isMail := l.n >= 4 && bytes.EqualFold(l.head[:4], []byte("MAIL"))
+		isData := l.n >= 4 && bytes.EqualFold(l.head[:4], []byte("DATA"))
+		if isMail && len(l.mail) == 0 {
+			l.mail = append(l.mail, l.head[:l.n]...)
+		}
+		start := i
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			i = len(p)
+		} else {
+			i += j + 1
+		}
+		if isMail && len(l.mail) <= maxMailLine {
+			l.mail = append(l.mail, p[start:i]...)
+		}
+		if j < 0 {
+			break
+		}
+		stls := l.n == len(l.head) &&
+			bytes.EqualFold(l.head[:], []byte("STARTTLS"))
+		if isMail {
+			l.hugeSize = hugeSize(l.mail)
+			l.mail = l.mail[:0]
+		}
+		l.n = 0
+		if stls || isMail || isData {
+			return i
+		}
+	}
+	return len(p)
+}
+
+// hugeSize reports whether a MAIL line's SIZE= parameter is a number
+// that does not fit in 32 bits: go-smtp v0.26.0 parses it so, and
+// answers 501 instead of the 552 that RFC 1870 §6.1 asks for a size
+// over the limit. The parameters are read as go-smtp reads them: words
+// split at spaces, the key before '=' in any case, the last SIZE wins.
+func hugeSize(line []byte) bool {
+	if len(line) > maxMailLine {
+		return false // not all of it kept: leave go-smtp's reply
+	}
+	huge := false
+	for _, w := range strings.Fields(string(line)) {
+		k, v, ok := strings.Cut(w, "=")
+		if !ok || !strings.EqualFold(k, "SIZE") {
+			continue
+		}
+		huge = v != "" && strings.Trim(v, "0123456789") == "" &&
+			(len(v) > 10 || v > "4294967295" && len(v) == 10)
+	}
+	return huge
+}
+
+// fixSizeReply turns go-smtp's 501 for a SIZE= too large to parse into
+// the 552 5.3.4 it gives a size over the limit, when the MAIL it
+// answers (the last one read; see lineCut) has such a number. go-smtp
+// writes a reply whole, so the line is whole in p.
+func (c *trackedConn) fixSizeReply(p []byte) []byte {
+	if !c.cut.hugeSize || !bytes.Contains(p, sizeParse501) {
+		return p
+	}
+	c.cut.hugeSize = false
+	return bytes.Replace(p, sizeParse501, sizeTooBig552, 1)
+}
+
+var (
+	sizeParse501  = []byte("501 5.5.4 Unable to parse SIZE as an integer\r\n")
+	sizeTooBig552 = []byte("552 5.3.4 Max message size exceeded\r\n")
+)

@@ -26,7 +26,10 @@ func TestGoSMTPRefusals(t *testing.T) {
 			"552 5.3.4", "too_big"},
 		{"SIZE too large to parse", []step{
 			{"MAIL FROM:<s@elsewhere.test> SIZE=99999999999999999999",
-				"501 5.5.4 "}}, "501 5.5.4", "bad_command"},
+				"552 5.3.4 "}}, "552 5.3.4", "too_big"},
+		{"SIZE not a number", []step{
+			{"MAIL FROM:<s@elsewhere.test> SIZE=many", "501 5.5.4 "}},
+			"501 5.5.4", "bad_command"},
 		{"unknown command", []step{{"FROB x", "500 5.5.2 "}},
 			"500 5.5.2", "bad_command"},
 		{"unknown MAIL parameter", []step{
@@ -43,10 +46,8 @@ func TestGoSMTPRefusals(t *testing.T) {
 			"552 5.3.4", "too_big"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			d := e.dial()
-			d.cmd("EHLO client.test", "250 ")
+		forTransports(t, tt.name, func(t *testing.T, e *env,
+			d *dialogue) {
 			for _, s := range tt.steps {
 				d.cmd(s.send, s.want)
 			}
@@ -99,10 +100,8 @@ func TestRefusalLimitCountsGoSMTP(t *testing.T) {
 		{"ours first", maxRefusals / 2},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t)
-			d := e.dial()
-			d.cmd("EHLO client.test", "250 ")
+		forTransports(t, tt.name, func(t *testing.T, e *env,
+			d *dialogue) {
 			if tt.ours > 0 {
 				d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
 				for i := range tt.ours {
