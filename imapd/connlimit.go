@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"crypto/tls"
 	"net"
 	"net/netip"
 	"sync"
@@ -34,12 +33,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
-		}
-		if _, ok := c.(*tls.Conn); ok {
-			// TODO: count implicit-TLS connections too; wrapping one
-			// would hide from go-imap that it is secure. serve binds
-			// plain listeners only (STARTTLS).
-			return c, nil
 		}
 		ip := remoteIP(c.RemoteAddr())
 		l.mu.Lock()

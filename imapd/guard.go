@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -39,10 +40,9 @@ import (
 // wait for, or a literal size that does not fit in an int64, turns the
 // guard off for good and the connection is passed through byte for
 // byte, so the guard can only ever fail to drop an empty line, never
-// alter other bytes. STARTTLS turns it off too (everything after it is
-// TLS records), unless the server refuses it and the client has sent
-// nothing meanwhile. Consequences: connections that used STARTTLS are
-// not guarded; an empty line pipelined behind a SASL response before
+// alter other bytes. STARTTLS is done by the guard itself, beneath
+// imapserver (starttls.go), so the connection stays guarded in TLS.
+// Consequence: an empty line pipelined behind a SASL response before
 // the server has answered is not dropped.
 //
 // The guard also ends the connection after a non-synchronising literal
@@ -63,23 +63,21 @@ import (
 // answered, the guard hands it that line end, so that the refusal goes
 // out at once; where imapserver answered first, nothing is added.
 //
-// Connections with implicit TLS are guarded above TLS (tlsGuardListener).
-//
-// TODO: connections that used STARTTLS are not guarded: they are still
-// open to that injection, hang on such a literal and get no SORT; fix
-// it in go-imap, or by doing STARTTLS in the guard.
-type guardListener struct{ net.Listener }
+// Connections with implicit TLS are guarded above TLS (tlsGuardListener),
+// and so are those that use STARTTLS: the guard does its TLS itself
+// (starttls.go).
+type guardListener struct {
+	net.Listener
+	up *tlsUp // STARTTLS, when the server offers it
+}
 
-// Accept wraps plain connections in a guardConn.
+// Accept wraps each connection in a guardConn.
 func (l guardListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := c.(*tls.Conn); ok {
-		return c, nil
-	}
-	return &guardConn{Conn: c}, nil
+	return &guardConn{Conn: c, up: l.up}, nil
 }
 
 // tlsHandshakeTimeout bounds a client's TLS handshake on ServeTLS.
@@ -253,7 +251,17 @@ type guardConn struct {
 	wmu  sync.Mutex // serialises Write, for wbuf
 	wbuf []byte
 
-	tls bool // above a TLS connection of ours (ServeTLS)
+	tls bool // above a TLS connection of ours (ServeTLS, STARTTLS)
+
+	// STARTTLS done by the guard (starttls.go).
+	up        *tlsUp       // nil: imapserver's STARTTLS, if any
+	stage     atomic.Int32 // stagePlain … stageGone
+	stlsHold  bool         // a STARTTLS line just ended: hold the rest
+	after     []byte       // the bytes behind it, until it is answered
+	haveAfter bool
+	upNext    bool       // its OK is being written: TLS after it
+	next      *guardConn // the connection's guard once in TLS
+	greeting  bool       // the greeting is still to be dropped
 }
 
 // sortMarker returns the connection's SORT marker, made on first use.
@@ -285,7 +293,22 @@ func (c *guardConn) sortAnswered() {
 // Read returns the client's bytes less the empty command lines.
 func (c *guardConn) Read(p []byte) (int, error) {
 	for c.poff == len(c.pend) {
+		switch c.stage.Load() {
+		case stageUpgrade:
+			return 0, c.upgrade()
+		case stageHandOver, stageEnded, stageGone:
+			return 0, io.EOF
+		}
 		c.mu.Lock()
+		if c.haveAfter {
+			// The STARTTLS was refused: what followed it is read as
+			// the client sent it.
+			rest := c.after
+			c.after, c.haveAfter = nil, false
+			c.pend, c.poff = c.filter(c.pend[:0], rest), 0
+			c.mu.Unlock()
+			continue
+		}
 		cut, inject := c.cut, c.injectArmed
 		c.injectArmed = false
 		c.mu.Unlock()
@@ -379,6 +402,13 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			if c.injectWant {
 				c.injectAt = len(dst)
 			}
+			if c.stlsHold {
+				// Nothing behind a STARTTLS line reaches imapserver
+				// before its answer (starttls.go).
+				c.stlsHold, c.haveAfter = false, true
+				c.after = append([]byte(nil), src[i+1:]...)
+				return dst
+			}
 		}
 	}
 	return dst
@@ -445,7 +475,10 @@ func (c *guardConn) clientLineEnd() {
 	}
 	switch upper(c.in.token(1)) {
 	case "STARTTLS":
-		if !c.tls { // above TLS, imapserver refuses it
+		switch {
+		case c.up != nil: // ours to do, if imapserver accepts it
+			c.tlsIdx, c.stlsHold = c.cmdIdx, true
+		case !c.tls: // above TLS, imapserver refuses it
 			c.off, c.tlsIdx, c.tlsRaw = true, c.cmdIdx, false
 		}
 	case "IDLE":
@@ -481,18 +514,34 @@ func upper(s string) string {
 // Write passes the server's bytes on, watching for continuation
 // requests and tagged replies, and rewriting what answers a SORT.
 func (c *guardConn) Write(p []byte) (int, error) {
+	if c.stage.Load() != stagePlain {
+		// imapserver's TLS records after a STARTTLS that the guard
+		// does itself: the client never hears them (starttls.go).
+		return len(p), nil
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	all := len(p)
+	if c.greeting {
+		p = c.dropGreeting(p)
+	}
 	c.mu.Lock()
 	out := c.transform(c.wbuf[:0], p)
+	up := c.upNext
+	c.upNext = false
 	c.mu.Unlock()
 	if cap(out) <= 64<<10 {
 		c.wbuf = out[:0]
 	}
-	if _, err := c.Conn.Write(out); err != nil {
-		return 0, err
+	if len(out) > 0 {
+		if _, err := c.Conn.Write(out); err != nil {
+			return 0, err
+		}
 	}
-	return len(p), nil
+	if up {
+		c.stage.Store(stageUpgrade)
+	}
+	return all, nil
 }
 
 // transform follows what the server writes and appends to dst what to
@@ -584,7 +633,9 @@ func (c *guardConn) taggedReply(status string) {
 		c.waitIdx, c.waitIdle = 0, false
 	}
 	if c.tlsIdx != 0 && n == c.tlsIdx {
-		if status == "OK" {
+		if status == "OK" && c.up != nil {
+			c.upNext = true // our TLS after this line (starttls.go)
+		} else if status == "OK" {
 			c.outOff = true // TLS from here on
 		} else if !c.tlsRaw {
 			c.off = false // refused, and nothing passed unguarded

@@ -1,8 +1,8 @@
 // Package imapd is StrataMail's IMAP server: it lets users read the
 // shadow mailboxes in store over IMAP4rev1 (RFC 3501), with UIDPLUS,
 // MOVE, NAMESPACE, SPECIAL-USE, CHILDREN, UNSELECT and IDLE, built on
-// go-imap v2's imapserver, and SORT (RFC 5256), which imapserver lacks,
-// on plain-text connections (sortwire.go).
+// go-imap v2's imapserver, and SORT (RFC 5256), which imapserver lacks
+// (sortwire.go).
 //
 // imapd owns the IMAP view of a mailbox: sequence numbers, session
 // updates, flag mapping, FETCH and SEARCH. It never delivers or relays
@@ -30,6 +30,7 @@ import (
 
 	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/internal/authlimit"
+	"github.com/stratamail/continuity/internal/chanln"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -72,13 +73,18 @@ type Server struct {
 	// imapTLS serves connections with implicit TLS (ServeTLS), which
 	// the guard reads above TLS; see ServeTLS.
 	imapTLS *imapserver.Server
-	connID  atomic.Uint64
-	stats   counters
-	auth    *authlimit.Limiter
-	idle    idleWatch
-	warmed  sync.Map // addresses whose INBOX warmInbox has read
-	warming sync.WaitGroup
-	closing atomic.Bool
+	// handOffLn feeds imapTLS the connections whose STARTTLS the
+	// guard did (starttls.go).
+	handOffMu sync.Mutex
+	handOffUp bool // imapTLS serves handOffLn
+	handOffLn *chanln.Listener
+	connID    atomic.Uint64
+	stats     counters
+	auth      *authlimit.Limiter
+	idle      idleWatch
+	warmed    sync.Map // addresses whose INBOX warmInbox has read
+	warming   sync.WaitGroup
+	closing   atomic.Bool
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -123,7 +129,8 @@ func New(opts Options) *Server {
 		opts.FreeDisk = store.FreeDisk
 	}
 	s := &Server{opts: opts, log: opts.Logger,
-		auth: authlimit.New(authlimit.PerUser, authlimit.PerAddr)}
+		auth:      authlimit.New(authlimit.PerUser, authlimit.PerAddr),
+		handOffLn: chanln.New(chanln.Addr("imapd-starttls"))}
 	s.idle.log = opts.Logger
 	logger := slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)
 	s.imap = imapserver.New(&imapserver.Options{
@@ -142,12 +149,13 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Serve accepts IMAP connections on l until Close. Each plain
-// connection is guarded against empty command lines (see
-// guardListener).
+// Serve accepts IMAP connections on l until Close. Each connection is
+// guarded (see guardListener), and its STARTTLS is the guard's.
 func (s *Server) Serve(l net.Listener) error {
-	return s.imap.Serve(guardListener{newLimitListener(l,
-		!s.opts.CountLoopback)})
+	return s.imap.Serve(guardListener{
+		Listener: newLimitListener(l, !s.opts.CountLoopback),
+		up:       s.startTLSUp(),
+	})
 }
 
 // ServeTLS accepts IMAP connections with implicit TLS (RFC 8314, port
@@ -171,6 +179,14 @@ func (s *Server) ServeTLS(l net.Listener) error {
 func (s *Server) Close() error {
 	s.closing.Store(true)
 	s.idle.close()
+	s.handOffMu.Lock()
+	up := s.handOffUp
+	s.handOffMu.Unlock()
+	if up {
+		// imapserver's Close must not run before its Serve accepts.
+		<-s.handOffLn.Accepting()
+	}
+	s.handOffLn.Close()
 	err := errors.Join(s.imap.Close(), s.imapTLS.Close())
 	s.warming.Wait()
 	return err

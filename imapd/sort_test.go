@@ -11,10 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/stratamail/continuity/internal/testcert"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -214,25 +212,6 @@ func TestRewriteOutHead(t *testing.T) {
 			t.Errorf("%q: %q %v, want %q %v", tc.in, out, done, tc.out,
 				tc.decided)
 		}
-	}
-}
-
-// TestSortNotAfterSTARTTLS: a connection that went to TLS is no longer
-// rewritten by the guard, so it does not offer SORT.
-func TestSortNotAfterSTARTTLS(t *testing.T) {
-	cert, _, _ := testcert.New(t, "mx.test")
-	h := startWith(t, t.TempDir(), func(o *Options) {
-		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	})
-	if l := h.raw(false).cmd("CAPABILITY"); !strings.Contains(l[0], " SORT") {
-		t.Errorf("no SORT before STARTTLS: %q", l[0])
-	}
-	caps, err := h.dialSTARTTLS().Capability().Wait()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if caps.Has("SORT") || !caps.Has(imap.CapIMAP4rev1) {
-		t.Errorf("capabilities after STARTTLS: %v", caps)
 	}
 }
 

@@ -25,13 +25,11 @@ import (
 // response can come between.
 //
 // SORT is advertised (inserted into the server's CAPABILITY lists) only
-// on a connection the guard is rewriting: once it stops (STARTTLS, a
-// doubt about where commands start) capabilities come out unchanged
-// and a SORT command gets go-imap's "BAD Unknown command". Connections
-// accepted as TLS are never guarded and never offer SORT.
-//
-// TODO: offer SORT on TLS connections too; that needs the guard above
-// TLS, which imapserver's *tls.Conn test for LOGIN prevents today.
+// on a connection the guard is rewriting: once it stops (a doubt about
+// where commands start) capabilities come out unchanged and a SORT
+// command gets go-imap's "BAD Unknown command". The guard is above TLS
+// on implicit TLS and after STARTTLS (starttls.go), so these offer SORT
+// too.
 
 // maxSortHead bounds the command start held back to recognise SORT:
 // room for a long tag and a long list of criteria.

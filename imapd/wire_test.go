@@ -270,36 +270,38 @@ func TestOversizedNonSyncLiteralNotRun(t *testing.T) {
 			strings.Repeat("(", 40) + "{12345678901234567890123456789+}\r\n", inject},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := start(t, t.TempDir())
-			r := h.raw(true)
-			r.cmd("SELECT INBOX")
-			r.send(tt.marker + tt.data)
-			var lines []string
-			for {
-				l, err := r.br.ReadString('\n')
+		for _, via := range transports {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				h := startTLSHarness(t)
+				r := h.rawVia(via, true)
+				r.cmd("SELECT INBOX")
+				r.send(tt.marker + tt.data)
+				var lines []string
+				for {
+					l, err := r.br.ReadString('\n')
+					if err != nil {
+						break // the server closed the connection
+					}
+					lines = append(lines, strings.TrimRight(l, "\r\n"))
+				}
+				if len(lines) == 0 || !strings.HasPrefix(lines[0], "a1 ") ||
+					strings.HasPrefix(lines[0], "a1 OK") {
+					t.Errorf("want a1 BAD or NO first, got %q", lines)
+				}
+				for _, l := range lines {
+					if strings.HasPrefix(l, "x") {
+						t.Errorf("literal bytes were run: %q", lines)
+					}
+				}
+				acct, err := h.st.Account(alice)
 				if err != nil {
-					break // the server closed the connection
+					t.Fatal(err)
 				}
-				lines = append(lines, strings.TrimRight(l, "\r\n"))
-			}
-			if len(lines) == 0 || !strings.HasPrefix(lines[0], "a1 ") ||
-				strings.HasPrefix(lines[0], "a1 OK") {
-				t.Errorf("want a1 BAD or NO first, got %q", lines)
-			}
-			for _, l := range lines {
-				if strings.HasPrefix(l, "x") {
-					t.Errorf("literal bytes were run: %q", lines)
+				if _, err := acct.Folder("Injected"); err == nil {
+					t.Errorf("the literal's CREATE ran")
 				}
-			}
-			acct, err := h.st.Account(alice)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := acct.Folder("Injected"); err == nil {
-				t.Errorf("the literal's CREATE ran")
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -325,9 +327,15 @@ func TestNonSyncLiteralAtLimit(t *testing.T) {
 // connection goes on (beta.8 alone refuses it and then waits for a
 // line end the client, waiting for "+", never sends).
 func TestBigSyncLiteralRefused(t *testing.T) {
-	h := start(t, t.TempDir())
+	for _, via := range transports {
+		t.Run(via, func(t *testing.T) { testBigSyncLiteralRefused(t, via) })
+	}
+}
+
+func testBigSyncLiteralRefused(t *testing.T, via string) {
+	h := startTLSHarness(t)
 	h.deliver(testMsg("one", "first"))
-	r := h.raw(false)
+	r := h.rawVia(via, false)
 	r.c.SetDeadline(time.Now().Add(10 * time.Second))
 	for _, tc := range []struct{ send, next string }{
 		{"a1 LOGIN {5000}\r\n", "a2 NOOP"},

@@ -44,6 +44,7 @@ import (
 
 	"github.com/stratamail/continuity/conf"
 	"github.com/stratamail/continuity/internal/authlimit"
+	"github.com/stratamail/continuity/internal/chanln"
 	"github.com/stratamail/continuity/store"
 )
 
@@ -155,9 +156,9 @@ type Server struct {
 type generation struct {
 	cfg   *conf.Config
 	srv   *smtp.Server
-	ln    *chanListener
+	ln    *chanln.Listener
 	sec   *smtp.Server
-	secLn *chanListener
+	secLn *chanln.Listener
 }
 
 // ErrServerClosed is returned by Serve after Close.
@@ -312,7 +313,7 @@ func (s *Server) dispatch(c net.Conn, tlsConfig *tls.Config) {
 		if tlsConfig != nil {
 			ln = gen.secLn
 		}
-		if ln.push(tc) {
+		if ln.Push(tc) {
 			return
 		}
 		// The snapshot changed between current and push: retry.
@@ -377,8 +378,8 @@ func (s *Server) current() *generation {
 
 // newGeneration configures the go-smtp servers of one snapshot.
 func (s *Server) newGeneration(cfg *conf.Config) *generation {
-	g := &generation{cfg: cfg, ln: newChanListener(dummyAddr{}),
-		secLn: newChanListener(dummyAddr{})}
+	g := &generation{cfg: cfg, ln: chanln.New(chanln.Addr("smtpd")),
+		secLn: chanln.New(chanln.Addr("smtpd"))}
 	g.srv = s.newSMTPServer(cfg)
 	g.srv.TLSConfig = s.opts.TLSConfig // STARTTLS, done in tlsup.go
 	if s.opts.Submission {
@@ -429,12 +430,6 @@ func (s *Server) enter() bool {
 
 // leave ends what enter began.
 func (s *Server) leave() { s.busy.Done() }
-
-// dummyAddr is the address of the internal listeners.
-type dummyAddr struct{}
-
-func (dummyAddr) Network() string { return "smtpd" }
-func (dummyAddr) String() string  { return "smtpd" }
 
 // errorLog passes go-smtp's internal errors and recovered panics to
 // slog.

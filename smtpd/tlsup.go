@@ -81,7 +81,7 @@ func (c *trackedConn) handOver() bool {
 		if gen == nil {
 			return false
 		}
-		if gen.secLn.push(c) {
+		if gen.secLn.Push(c) {
 			return true
 		}
 	}

@@ -13,11 +13,10 @@ $config = [];
 //     listen = ["127.0.0.1:143"]
 //     allow_insecure_auth = true
 // and no scheme here (no TLS on loopback). Roundcube on another host:
-// give StrataMail a [tls] certificate and an implicit-TLS listener
-// ([imap] tls_listen = ["0.0.0.0:993"]), where the server sorts large
-// folders (SORT; a STARTTLS connection, tls://...:143, does not offer
-// it and Roundcube then sorts by itself, more slowly):
+// give StrataMail a [tls] certificate and use implicit TLS ([imap]
+// tls_listen = ["0.0.0.0:993"]) or STARTTLS on 143:
 //     $config['imap_host'] = 'ssl://mx2.example.net:993';
+// or  $config['imap_host'] = 'tls://mx2.example.net:143';
 $config['imap_host'] = '127.0.0.1:143';
 
 // Users log in with their full address (the [[user]] address). To let
@@ -43,10 +42,8 @@ $config['create_default_folders'] = false;
 $config['flag_for_deletion'] = false;
 $config['skip_deleted'] = false;
 
-// Newest first by date. On a plain loopback connection or over implicit
-// TLS StrataMail sorts (SORT, from its list cache); over STARTTLS
-// Roundcube fetches the date of every message and sorts in PHP, which
-// is slower on large folders.
+// Newest first by date. StrataMail sorts on the server (SORT, from its
+// list cache), however Roundcube connects.
 $config['message_sort_col'] = 'date';
 $config['message_sort_order'] = 'DESC';
 

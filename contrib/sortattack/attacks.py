@@ -369,9 +369,9 @@ def tls_wrap(s):
 
 
 @check
-def starttls_drops_sort():
+def starttls_keeps_sort():
     if not TLS_PORT:
-        print("SKIP starttls_drops_sort (SA_TLS_PORT unset)")
+        print("SKIP starttls_keeps_sort (SA_TLS_PORT unset)")
         return
     s = conn(TLS_PORT)
     s.sendall(b"a SORT (DATE) UTF-8 1:3\r\nb STARTTLS\r\n")
@@ -381,11 +381,12 @@ def starttls_drops_sort():
     imapraw.login(t, "Ctl", True)
     r3 = cmd(t, b"d", b"SORT (DATE) UTF-8 1:3")
     r4 = cmd(t, b"e", b"SEARCH 1:3")
-    ok = (b"b OK" in r and b" SORT" not in r2 and r3.startswith(b"d BAD")
+    ok = (b"b OK" in r and b" SORT" in r2 and b"STARTTLS" not in r2
+          and r3.startswith(b"* SORT ") and b"d OK" in r3
           and b"* SEARCH 1 2 3\r\n" in r4)
-    verdict("SORT pipelined before STARTTLS; after TLS no SORT in CAPABILITY, SORT is BAD",
-            ok, b"a SORT..\\r\\nb STARTTLS\\r\\n / TLS: c CAPABILITY, d SORT, e SEARCH",
-            r + r2 + r3 + r4, "b OK; no SORT; d BAD; * SEARCH 1 2 3")
+    verdict("SORT pipelined before STARTTLS; in TLS SORT is offered and answered",
+            ok, b"a SORT..\r\nb STARTTLS\r\n / TLS: c CAPABILITY, d SORT, e SEARCH",
+            r + r2 + r3 + r4, "b OK; SORT and no STARTTLS; * SORT; * SEARCH 1 2 3")
     s = conn(TLS_PORT)
     s.sendall(b"a STARTTLS\r\nb CAPABILITY\r\n")
     r = tagged(s, b"a")
@@ -394,8 +395,32 @@ def starttls_drops_sort():
         r += cmd(t, b"c", b"NOOP")
     except (ssl.SSLError, OSError) as e:
         r += repr(e).encode()
-    verdict("plain text pipelined behind STARTTLS is not answered", b"* CAPABILITY" not in r,
-            b"a STARTTLS\\r\\nb CAPABILITY\\r\\n", r, "no answer to b (the connection may end)")
+    verdict("plain text pipelined behind STARTTLS is not answered", b"* CAPABILITY" not in r
+            and b"c OK" in r, b"a STARTTLS\r\nb CAPABILITY\r\n", r,
+            "no answer to b; the session goes on in TLS (c OK)")
+    s = conn(TLS_PORT)
+    cmd(s, b"a", b"STARTTLS")
+    t = tls_wrap(s)
+    imapraw.login(t, "Ctl", True)
+    t.sendall(b"f SELECT INBOX\r\ng APPEND Scratch {5009+}\r\n"
+              b"z CREATE SortAttackInjected\r\n" + b"x" * 4980 + b"\r\n")
+    r = b""
+    try:
+        while True:
+            d = t.recv(65536)
+            if not d:
+                break
+            r += d
+    except (ssl.SSLError, OSError):
+        pass
+    s2 = conn(TLS_PORT)
+    cmd(s2, b"i", b"STARTTLS")
+    t2 = imapraw.login(tls_wrap(s2))
+    r5 = cmd(t2, b"h", b'LIST "" "SortAttackInjected"')
+    verdict("in TLS, an oversized non-synchronising literal is not run as commands",
+            b"z OK" not in r and b"SortAttackInjected" not in r5,
+            b"STARTTLS / g APPEND Scratch {5009+}\\r\\nz CREATE SortAttackInjected...",
+            r[-200:] + r5, "the connection ends; no folder created")
 
 
 def main():
