@@ -20,13 +20,8 @@ import (
 // and its partials stream from the file; other sections go through
 // imapserver's helpers, which read the message into memory.
 //
-// TODO: FETCH 0, FETCH 99999999999 (and UID FETCH, STORE, COPY, MOVE
-// alike) should get BAD: a seq-number is an nz-number that fits 32 bits
-// (RFC 3501 §9). beta.8's imapnum.ParseSet refuses them with a plain
-// error rather than a syntax error, so imapserver answers
-// "NO [SERVERBUG] Internal server error" and logs it at ERROR before
-// this method is called; imapd never sees the command. Fix upstream (or
-// on a go-imap upgrade) and turn TestFetchZeroOrHugeSeq around.
+// FETCH 0 and the like never get here: imapserver refuses the set
+// itself, and the guard makes that a BAD (badargs.go).
 //
 // What a message list asks for (size, arrival, envelope, the header
 // fields of store.ListFields) comes from the folder's list cache, so

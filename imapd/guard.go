@@ -253,6 +253,13 @@ type guardConn struct {
 
 	tls bool // above a TLS connection of ours (ServeTLS, STARTTLS)
 
+	// badArgs logs a command whose arguments go-imap refused with
+	// SERVERBUG (badargs.go); set by the session.
+	badArgs func(command string)
+	// names holds the command names of the commands not yet
+	// answered, by position.
+	names map[uint64]string
+
 	// STARTTLS done by the guard (starttls.go).
 	up        *tlsUp       // nil: imapserver's STARTTLS, if any
 	stage     atomic.Int32 // stagePlain … stageGone
@@ -441,6 +448,16 @@ func (c *guardConn) flushCR(dst, rest []byte) []byte {
 
 // clientLineEnd handles the end of a line from the client.
 func (c *guardConn) clientLineEnd() {
+	if _, ok := c.names[c.cmdIdx]; !ok && c.waitIdx == 0 {
+		if c.names == nil {
+			c.names = map[uint64]string{}
+		}
+		name := c.commandName()
+		if name == "UID" {
+			name += " " + upper(c.in.token(2))
+		}
+		c.names[c.cmdIdx] = name
+	}
 	size, nonSync, ok, bad := c.in.literal()
 	switch {
 	case (ok || bad) && nonSync && (bad || size > maxNonSync):
@@ -594,6 +611,14 @@ func (c *guardConn) decideOut(dst []byte, b byte, end bool) []byte {
 		c.sortNext, c.sortDone = false, true
 	case outSortOK:
 		c.sortDone = false
+	case outBadArgs:
+		name := c.names[c.answered+1]
+		if mailboxOnly[name] {
+			out = badNameLine(out)
+		}
+		if c.badArgs != nil {
+			c.badArgs(name)
+		}
 	}
 	if out == nil {
 		out = c.outHold
@@ -623,6 +648,7 @@ func (c *guardConn) serverLineEnd() {
 func (c *guardConn) taggedReply(status string) {
 	c.answered++
 	n := c.answered
+	delete(c.names, n)
 	c.sortNext, c.sortDone = false, false
 	if c.awaitCont && n == c.awaitIdx {
 		// The literal was refused; the command is over.

@@ -171,7 +171,8 @@ func TestMailboxNamesChecked(t *testing.T) {
 		}
 	}
 	// Control characters never reach us: beta.8's modified UTF-7
-	// decoder refuses them (as NO [SERVERBUG]); store refuses them too
+	// decoder refuses them (the guard makes that NO [CANNOT],
+	// badargs.go); store refuses them too
 	// (TestValidateName). After one inside a literal beta.8 also drops
 	// the connection, so only the quoted form is tried here.
 	if got := last(r.cmd("CREATE \"a\tb\"")); !strings.Contains(got, " NO ") {

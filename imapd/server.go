@@ -132,7 +132,7 @@ func New(opts Options) *Server {
 		auth:      authlimit.New(authlimit.PerUser, authlimit.PerAddr),
 		handOffLn: chanln.New(chanln.Addr("imapd-starttls"))}
 	s.idle.log = opts.Logger
-	logger := slog.NewLogLogger(opts.Logger.Handler(), slog.LevelError)
+	logger := goImapLog{opts.Logger}
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         caps,
@@ -202,7 +202,9 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session,
 		ip:     remoteIP(c.NetConn().RemoteAddr()),
 		cfg:    s.opts.Config(),
 	}
-	sess.guard, _ = c.NetConn().(*guardConn)
+	if sess.guard, _ = c.NetConn().(*guardConn); sess.guard != nil {
+		sess.guard.badArgs = sess.badArguments
+	}
 	s.stats.sessions.Add(1) // until Close
 	return sess, nil, nil
 }

@@ -43,8 +43,13 @@ var errLockedOut = &imap.Error{Type: imap.StatusResponseTypeNo,
 	Code: imap.ResponseCodeUnavailable,
 	Text: "Too many failed logins; try again later"}
 
-// logger returns the session's logger, tagged with its connection.
+// logger returns the session's logger, tagged with its connection and,
+// once logged in, its user.
 func (s *session) logger() *slog.Logger {
+	if s.user != nil {
+		return s.srv.log.With("conn", s.id, "remote", s.remote,
+			"user", s.user.Address)
+	}
 	return s.srv.log.With("conn", s.id, "remote", s.remote)
 }
 
@@ -211,7 +216,9 @@ func (s *session) fail(err error) error {
 			Text: "Message data shorter than announced"}
 	}
 	s.logger().Error("imap command failed", "err", err)
-	return no(imap.ResponseCodeServerBug, "Internal server error")
+	// Not imapserver's own words, which the guard reads as a client's
+	// mistake (badargs.go).
+	return no(imap.ResponseCodeServerBug, "Server error; it is logged")
 }
 
 // errReadOnly answers write commands in a mailbox opened with EXAMINE
@@ -226,7 +233,7 @@ var errReadOnly = &imap.Error{
 // selected-state methods with one, so this guards our own mistakes.
 func (s *session) needSelected() (*selected, error) {
 	if s.sel == nil {
-		return nil, fmt.Errorf("imapd: no mailbox selected")
+		return nil, s.fail(fmt.Errorf("imapd: no mailbox selected"))
 	}
 	return s.sel, nil
 }

@@ -230,6 +230,7 @@ func rewriteOutHead(head []byte, sortNext, sortDone, offer bool) (
 		if offer {
 			pats = append(pats, pattern{"OK [CAPABILITY IMAP4rev1", outCaps})
 		}
+		pats = append(pats, pattern{goImapServerBug, outBadArgs})
 		if sortDone {
 			pats = append(pats, pattern{"OK SEARCH completed", outSortOK},
 				pattern{"OK UID SEARCH completed", outSortOK})
@@ -257,10 +258,11 @@ func rewriteOutHead(head []byte, sortNext, sortDone, offer bool) (
 type outKind int
 
 const (
-	outPlain  outKind = iota
-	outSort           // "* SEARCH" became "* SORT"
-	outSortOK         // "SEARCH completed" became "SORT completed"
-	outCaps           // SORT added to a capability list
+	outPlain   outKind = iota
+	outSort            // "* SEARCH" became "* SORT"
+	outSortOK          // "SEARCH completed" became "SORT completed"
+	outCaps            // SORT added to a capability list
+	outBadArgs         // go-imap's SERVERBUG made a BAD (badargs.go)
 )
 
 // rewriteLine rewrites the matched start (w0 SP text) of a server line.
@@ -275,6 +277,8 @@ func rewriteLine(w0, rest []byte, text string, kind outKind) []byte {
 		i := bytes.Index([]byte(text), []byte("SEARCH"))
 		out = append(out, text[:i]...)
 		return append(append(out, "SORT completed"...), after...)
+	case outBadArgs:
+		return append(append(out, badArgsReply...), after...)
 	default: // outCaps
 		return append(append(append(out, text...), " SORT"...), after...)
 	}
