@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # contrib/relaycheck.sh: the open-relay and SMTP smuggling check against
-# a fresh `stratamail demo` on loopback. Prints one verdict per case
+# a fresh `stratamail demo` on loopback, then again inside STARTTLS
+# against `stratamail serve` on the demo's configuration with a
+# self-signed certificate added. Prints one verdict per case
 # (contrib/relaycheck/relaycheck.py) and exits non-zero if any fails.
 # To check a server of your own instead, run relaycheck.py directly:
 #     python3 contrib/relaycheck/relaycheck.py HOST:PORT --domain D --user U@D
@@ -30,3 +32,17 @@ pid=$!
 wait_demo "$pid" "$tmp/demo.out" "$tmp/demo.log"
 python3 "$repo/contrib/relaycheck/relaycheck.py" "127.0.0.1:$smtp" \
 	--domain example.test --user alice@example.test
+stop_pid "$pid"
+pid=
+
+log "again inside STARTTLS"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+	-keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+printf '\n[tls]\ncert = "%s"\nkey = "%s"\n' "$tmp/cert.pem" "$tmp/key.pem" \
+	>>"$tmp/demo/stratamail.toml"
+"$tmp/stratamail" serve -config "$tmp/demo/stratamail.toml" \
+	>"$tmp/serve.log" 2>&1 &
+pid=$!
+wait_port "$smtp" "$pid" "$tmp/serve.log"
+python3 "$repo/contrib/relaycheck/relaycheck.py" "127.0.0.1:$smtp" \
+	--domain example.test --user alice@example.test --starttls

@@ -143,6 +143,17 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) (err error) {
 	return nil
 }
 
+// routedLocalPart reports whether the local part of address holds one of
+// the old routing characters: '%' (user%other@ourdomain), '!' (bang
+// paths) or an '@' hidden in a quoted local part. A primary that still
+// honours them would relay on our behalf, so such a recipient is a
+// relay attempt, refused as one (554 5.7.1) even where the domain is
+// ours.
+func routedLocalPart(address string) bool {
+	i := strings.LastIndexByte(address, '@')
+	return i > 0 && strings.ContainsAny(address[:i], "%!@")
+}
+
 // addRcpt checks to against the snapshot and records it; it returns
 // the refusal and its reason, or nil.
 func (s *session) addRcpt(t *txn, to string) (*smtp.SMTPError, string) {
@@ -163,6 +174,9 @@ func (s *session) addRcpt(t *txn, to string) (*smtp.SMTPError, string) {
 	}
 	if dom == nil && strings.IndexByte(to, '@') < 0 {
 		return replyBadRcpt, "no domain for the outbound route"
+	}
+	if dom != nil && routedLocalPart(to) {
+		return replyRelayDenied, "routing characters in the local part"
 	}
 	// Before any sign of which users exist. Authenticated users of
 	// the submission service are not held to their domain's filter.
