@@ -69,7 +69,8 @@ func (s *session) Login(username, password string) (err error) {
 	defer func() { s.srv.stats.countLogin(err) }()
 	start := time.Now()
 	login := strings.ToLower(username)
-	log := s.logger().With("user", login)
+	log := s.logger().With("user", login, "tls",
+		s.guard != nil && s.guard.tls)
 	auth := s.srv.auth
 	if locked, until := auth.Locked(s.ip, login, s.srv.now()); locked {
 		log.Warn("imap login", "outcome", "locked out", "until", until)

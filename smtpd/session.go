@@ -285,8 +285,8 @@ func (s *session) logTxn(t *txn, o outcome) {
 	for i, r := range t.rcpts {
 		rcpts[i] = r.addr
 	}
-	attrs := []any{"helo", t.helo, "from", t.from, "rcpts", rcpts,
-		"outcome", res}
+	attrs := []any{"helo", t.helo, "tls", s.tls, "from", t.from,
+		"rcpts", rcpts, "outcome", res}
 	if o.reply != nil {
 		attrs = append(attrs, "code", codeString(o.reply))
 	}
