@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -259,6 +260,8 @@ type guardConn struct {
 	// names holds the command names of the commands not yet
 	// answered, by position.
 	names map[uint64]string
+	// origin is the x-originating-ip of an ID command (idwire.go).
+	origin netip.Addr
 
 	// STARTTLS done by the guard (starttls.go).
 	up        *tlsUp       // nil: imapserver's STARTTLS, if any
@@ -422,8 +425,18 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 }
 
 // decideSort passes the held start of a command line on, rewritten if
-// it is a SORT, once that is known; c.mu is held.
+// it is a SORT or an ID (idwire.go), once that is known; c.mu is held.
 func (c *guardConn) decideSort(dst []byte, ended bool) []byte {
+	switch noop, v, origin := parseIDCommand(c.hold, ended); v {
+	case sortMore:
+		return dst
+	case sortYes:
+		if origin.IsValid() {
+			c.origin = origin
+		}
+		c.holding, c.hold = false, c.hold[:0]
+		return append(dst, noop...)
+	}
 	out, v := parseSortHead(c.hold, c.marker0())
 	if v == sortMore && !ended {
 		return dst
@@ -602,7 +615,7 @@ func (c *guardConn) transform(dst, p []byte) []byte {
 func (c *guardConn) decideOut(dst []byte, b byte, end bool) []byte {
 	c.outHold = append(c.outHold, b)
 	out, done, kind := rewriteOutHead(c.outHold, c.sortNext, c.sortDone,
-		c.offersSort())
+		c.offersSort(), c.names[c.answered+1] == "ID")
 	if !done && !end {
 		return dst
 	}

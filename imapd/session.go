@@ -71,8 +71,15 @@ func (s *session) Login(username, password string) (err error) {
 	login := strings.ToLower(username)
 	log := s.logger().With("user", login, "tls",
 		s.guard != nil && s.guard.tls)
+	// A webmail on this host may name its user's address (idwire.go):
+	// the limits then count that address instead of loopback's.
+	ip := s.ip
+	if o := s.guard.originatingIP(); o.IsValid() && s.ip.IsLoopback() {
+		ip = o
+		log = log.With("client", o.String())
+	}
 	auth := s.srv.auth
-	if locked, until := auth.Locked(s.ip, login, s.srv.now()); locked {
+	if locked, until := auth.Locked(ip, login, s.srv.now()); locked {
 		log.Warn("imap login", "outcome", "locked out", "until", until)
 		return errLockedOut
 	}
@@ -89,7 +96,7 @@ func (s *session) Login(username, password string) (err error) {
 		why = "bad password"
 	}
 	if why != "" {
-		n, delay, locked := auth.Failed(s.ip, login, s.srv.now())
+		n, delay, locked := auth.Failed(ip, login, s.srv.now())
 		log.Info("imap login", "outcome", "failed", "reason", why,
 			"failures", n, "delay", delay, "locked", locked,
 			"took", time.Since(start))
@@ -99,7 +106,7 @@ func (s *session) Login(username, password string) (err error) {
 		}
 		return imapserver.ErrAuthFailed
 	}
-	auth.Succeeded(s.ip, login)
+	auth.Succeeded(ip, login)
 	acct, err := s.srv.opts.Store.Account(u.Address)
 	if err != nil {
 		log.Error("imap login", "outcome", "failed",

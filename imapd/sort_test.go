@@ -193,12 +193,12 @@ func TestRewriteOutHead(t *testing.T) {
 		{"* SEA", true, false, true, "", false},
 		{"* 1 FETCH", true, true, true, "", true},
 		{"* CAPABILITY IMAP4rev1 IDLE\r\n", false, false, true,
-			"* CAPABILITY IMAP4rev1 SORT IDLE\r\n", true},
+			"* CAPABILITY IMAP4rev1 SORT ID IDLE\r\n", true},
 		{"* CAPABILITY IMAP4rev1 IDLE\r\n", false, false, false, "", true},
 		{"* OK [CAPABILITY IMAP4rev1 X] hi\r\n", false, false, true,
-			"* OK [CAPABILITY IMAP4rev1 SORT X] hi\r\n", true},
+			"* OK [CAPABILITY IMAP4rev1 SORT ID X] hi\r\n", true},
 		{"t1 OK [CAPABILITY IMAP4rev1 X] in\r\n", false, false, true,
-			"t1 OK [CAPABILITY IMAP4rev1 SORT X] in\r\n", true},
+			"t1 OK [CAPABILITY IMAP4rev1 SORT ID X] in\r\n", true},
 		{"t1 OK UID SEARCH completed\r\n", false, true, false,
 			"t1 OK UID SORT completed\r\n", true},
 		{"t1 OK SEARCH completed\r\n", false, false, false, "", true},
@@ -207,7 +207,7 @@ func TestRewriteOutHead(t *testing.T) {
 		{strings.Repeat("t", maxOutHead), false, false, true, "", true},
 	} {
 		out, done, _ := rewriteOutHead([]byte(tc.in), tc.sortNext, tc.done,
-			tc.offer)
+			tc.offer, false)
 		if done != tc.decided || string(out) != tc.out {
 			t.Errorf("%q: %q %v, want %q %v", tc.in, out, done, tc.out,
 				tc.decided)

@@ -200,7 +200,7 @@ const maxOutHead = maxSortHead + 64
 // start decides it; done is false while it may still grow. sortNext
 // says that a "* SEARCH" line answers a SORT, sortDone that a tagged
 // completion does; offer that SORT goes into capability lists.
-func rewriteOutHead(head []byte, sortNext, sortDone, offer bool) (
+func rewriteOutHead(head []byte, sortNext, sortDone, offer, idDone bool) (
 	out []byte, done bool, kind outKind) {
 	w0, rest, ok := bytes.Cut(head, []byte(" "))
 	if !ok {
@@ -231,6 +231,9 @@ func rewriteOutHead(head []byte, sortNext, sortDone, offer bool) (
 			pats = append(pats, pattern{"OK [CAPABILITY IMAP4rev1", outCaps})
 		}
 		pats = append(pats, pattern{goImapServerBug, outBadArgs})
+		if idDone {
+			pats = append(pats, pattern{"OK NOOP completed\r", outIDOK})
+		}
 		if sortDone {
 			pats = append(pats, pattern{"OK SEARCH completed", outSortOK},
 				pattern{"OK UID SEARCH completed", outSortOK})
@@ -263,6 +266,7 @@ const (
 	outSortOK          // "SEARCH completed" became "SORT completed"
 	outCaps            // SORT added to a capability list
 	outBadArgs         // go-imap's SERVERBUG made a BAD (badargs.go)
+	outIDOK            // the NOOP standing for an ID answered (idwire.go)
 )
 
 // rewriteLine rewrites the matched start (w0 SP text) of a server line.
@@ -279,7 +283,10 @@ func rewriteLine(w0, rest []byte, text string, kind outKind) []byte {
 		return append(append(out, "SORT completed"...), after...)
 	case outBadArgs:
 		return append(append(out, badArgsReply...), after...)
+	case outIDOK:
+		out = append([]byte(idReply+"\r\n"), out...)
+		return append(append(out, "OK ID completed\r"...), after...)
 	default: // outCaps
-		return append(append(append(out, text...), " SORT"...), after...)
+		return append(append(append(out, text...), " SORT ID"...), after...)
 	}
 }

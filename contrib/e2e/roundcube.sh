@@ -94,9 +94,11 @@ mkdir -p "$ARTIFACTS"
 sm_pid=
 php_pid=
 sink_pid=
+plugin_link=
 cleanup() {
 	local rc=$?
 	set +e
+	[ -n "$plugin_link" ] && rm -f "$plugin_link"
 	[ -n "$sink_pid" ] && stop_pid "$sink_pid"
 	# PHP's workers are children of the server: stop its whole group.
 	[ -n "$php_pid" ] && kill -TERM -- "-$php_pid" 2>/dev/null
@@ -187,6 +189,13 @@ rc=$tmp/rc
 mkdir -p "$rc/config" "$rc/logs" "$rc/temp"
 ln -s "$RC_CONF/defaults.inc.php" "$rc/config/defaults.inc.php"
 ln -s "$RC_CONF/mimetypes.php" "$rc/config/mimetypes.php"
+# Our plugin (the sample config enables it): Roundcube loads plugins
+# from its own folder only.
+plugins_dir=$(realpath "$RC_ROOT/../plugins")
+if [ ! -e "$plugins_dir/stratamail_client_ip" ]; then
+	plugin_link=$plugins_dir/stratamail_client_ip
+	ln -s "$repo/contrib/roundcube/plugins/stratamail_client_ip" "$plugin_link"
+fi
 deskey=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 sed -e "s|@WORK@|$rc|g" -e "s|@SAMPLE@|$repo/contrib/roundcube/config.inc.php|" \
 	-e "s|@IMAP@|127.0.0.1:$imap_port|" -e "s|@SMTP@|${submission}|" \
@@ -253,6 +262,17 @@ if [ "$sorts" = 0 ]; then
 	status=1
 else
 	log "IMAP log: Roundcube sorted on the server $sorts times (UID SORT)"
+fi
+# The plugin names the browser's address before login (IMAP ID), and
+# the server counts the logins against it.
+if ! grep -a -q '\] C: A[0-9]* ID (.*"x-originating-ip" "127.0.0.1"' "$imaplog"; then
+	log "Roundcube sent no ID with x-originating-ip (stratamail_client_ip)"
+	status=1
+elif ! grep -q 'msg="imap login".*client=127.0.0.1 outcome=ok' "$tmp/stratamail.log"; then
+	log "the server's login lines lack client=127.0.0.1"
+	status=1
+else
+	log "IMAP log: Roundcube named the browser's address (ID), the server used it"
 fi
 # The server ends a session only when asked to: one BYE per LOGOUT.
 byes=$(grep -a -c '\] S: \* BYE' "$imaplog" || true)

@@ -54,5 +54,9 @@ $config['refresh_interval'] = 60;
 // Set a random 24-character key of your own.
 $config['des_key'] = 'change-me-24-characters!';
 
-$config['plugins'] = [];
+// stratamail_client_ip (contrib/roundcube/plugins: copy the folder into
+// Roundcube's plugins/) names each browser's address to StrataMail, so
+// that wrong passwords typed in the webmail lock out the browser that
+// typed them, not the user for everyone (see the README, Webmail).
+$config['plugins'] = ['stratamail_client_ip'];
 $config['skin'] = 'elastic';
