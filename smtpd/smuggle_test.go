@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,6 +152,8 @@ func TestSTARTTLSPipelining(t *testing.T) {
 		{"STARTTLS", "STARTTLS\r\n"},
 		{"lower case, LF", "starttls\n"},
 		{"trailing text", "STARTTLS now please\r\n"},
+		// go-smtp upper-cases with strings.ToUpper: U+017F is S.
+		{"long s", "\u017ftarttls\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -182,6 +186,37 @@ func TestSTARTTLSPipelining(t *testing.T) {
 				t.Errorf("alice has %d messages, want 1", n)
 			}
 		})
+	}
+}
+
+// TestSTARTTLSAfterChunk pipelines the injection behind a BDAT chunk
+// that does not end in LF: the chunk must not hide the STARTTLS line.
+func TestSTARTTLSAfterChunk(t *testing.T) {
+	e := newEnv(t, withTLS(t))
+	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+	d.cmd("RCPT TO:<alice@example.test>", "250 ")
+	d.write("BDAT 1\r\nX")
+	d.expect("250 ")
+	body := "Subject: injected\r\n\r\nevil\r\n"
+	d.write("STARTTLS\r\nRCPT TO:<bob@example.test>\r\n" +
+		fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body))
+	d.expect("220 ")
+	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+	sd.cmd("EHLO client.test", "250 ")
+	sd.cmd("QUIT", "221 ")
+	e.stop()
+	if n := len(e.newFiles("bob@example.test")) +
+		len(e.newFiles("alice@example.test")); n != 0 {
+		t.Errorf("%d messages stored", n)
+	}
+	if strings.Contains(e.logs.String(), "bob@") {
+		t.Errorf("the injected RCPT ran:\n%s", e.logs.String())
 	}
 }
 
@@ -274,6 +309,14 @@ func TestLineCut(t *testing.T) {
 		{"MAIL FROM:<a>\r\nRCPT TO:<b>\r\nDATA\r\nx\r\n.\r\n",
 			[]int{15, 34}},
 		{"mail\ndata\nquit\n", []int{5, 10}},
+		// U+017F upper-cases to S: go-smtp reads STARTTLS.
+		{"\u017ftarttls\r\nRCPT TO:<b@x>\r\n", []int{11}},
+		// A chunk not ending in LF does not hide the next line.
+		{"BDAT 1\r\nXSTARTTLS\r\nRCPT\r\n", []int{19}},
+		{"BDAT 9 LAST\r\nSTARTTLS\nSTARTTLS\n", []int{31}},
+		// go-smtp refuses these before a chunk: lines go on.
+		{"BDAT x\r\nSTARTTLS\r\n", []int{18}},
+		{"BDAT 1 MORE\r\nSTARTTLS\r\n", []int{23}},
 	}
 	for _, tt := range tests {
 		want := map[int]bool{}
@@ -305,28 +348,45 @@ func TestLineCut(t *testing.T) {
 
 // FuzzLineCut checks lineCut against a plain model on any stream split
 // into reads of any size: a cut falls at the end of every line that
-// starts with STARTTLS, MAIL or DATA (in any case) and nowhere else,
-// and no byte is lost or added.
+// go-smtp takes for STARTTLS (strings.ToUpper), or that starts with
+// MAIL or DATA, and nowhere else, BDAT chunks are skipped as go-smtp
+// reads them, and no byte is lost or added.
 func FuzzLineCut(f *testing.F) {
 	f.Add("EHLO x\r\nMAIL FROM:<a> SIZE=99999999999\r\nDATA\r\n", 3)
 	f.Add("starttls\nSTARTTL\nmail\r\n\r\n", 1)
+	f.Add("BDAT 1\r\nXSTARTTLS\r\nBDAT 3 LAST\r\nab\nDATA\r\n", 2)
+	f.Add("\u017ftarttls\r\nRCPT TO:<b@x>\r\n", 5)
 	f.Fuzz(func(t *testing.T, in string, split int) {
 		if split <= 0 || split > 1<<16 {
 			return
 		}
 		want := map[int]bool{}
-		start := 0
-		for i := 0; i < len(in); i++ {
-			if in[i] != '\n' {
+		for i := 0; i < len(in); {
+			j := strings.IndexByte(in[i:], '\n')
+			if j < 0 {
+				break
+			}
+			line, end := in[i:i+j+1], i+j+1
+			w := ""
+			if len(line) >= 4 {
+				w = strings.ToUpper(line[:4])
+			}
+			if strings.HasPrefix(strings.ToUpper(line), "STARTTLS") ||
+				w == "MAIL" || w == "DATA" {
+				want[end] = true
+			}
+			i = end
+			s := strings.TrimRight(line, "\r\n")
+			if w != "BDAT" || len(s) < 6 || s[4] != ' ' {
 				continue
 			}
-			line := strings.ToUpper(in[start:i])
-			if strings.HasPrefix(line, "STARTTLS") ||
-				strings.HasPrefix(line, "MAIL") ||
-				strings.HasPrefix(line, "DATA") {
-				want[i+1] = true
+			args := strings.Fields(s[5:])
+			if len(args) == 1 || len(args) == 2 &&
+				strings.EqualFold(args[1], "LAST") {
+				if n, err := strconv.ParseUint(args[0], 10, 32); err == nil {
+					i += int(min(n, uint64(len(in))))
+				}
 			}
-			start = i + 1
 		}
 		var l lineCut
 		var got []byte

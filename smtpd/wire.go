@@ -235,26 +235,57 @@ func nextDotState(s dotState, c byte) dotState {
 	return dotMid
 }
 
-// lineCut follows the lines of the client's stream, to find the end of
-// each line that starts with the word STARTTLS, in any case, as
-// go-smtp's command parser reads one, or with MAIL or DATA. Bytes past
-// such a line are held back until go-smtp has answered it
+// lineCut follows the lines of the client's stream as go-smtp reads
+// them, to find the end of each line that go-smtp takes for STARTTLS
+// (any line that starts so once upper-cased with strings.ToUpper, which
+// also makes "ſtarttls" of U+017F), or that starts with MAIL or DATA.
+// Bytes past such a line are held back until go-smtp has answered it
 // (trackedConn.Read): for STARTTLS, so that what is pipelined behind it
 // is dropped (tlsup.go); for MAIL, so that when go-smtp answers a MAIL
 // the line it answers is the last one lineCut saw (fixSizeReply); for
 // DATA, so that dotGuard is armed by the 354 before the body is read.
 // A body line that starts so merely arrives in two reads.
+//
+// A BDAT chunk is not lines: after a BDAT command that go-smtp will
+// take a chunk for (it parses the size, and then reads the chunk even
+// when it refuses the command), lineCut passes that many bytes without
+// looking, and a line starts after them. Otherwise a chunk not ending
+// in LF would hide the start of the next command ("X" + "STARTTLS").
 type lineCut struct {
-	head [8]byte // the start of the current line
-	n    int     // bytes of it in head
-	mail []byte  // the current line, when it starts with MAIL
+	head [32]byte // the start of the current line
+	n    int      // bytes of it in head
+	kind lineKind // what the current line is, once n >= 4
+	keep []byte   // the current line, when it is MAIL or BDAT
+	skip int64    // BDAT chunk bytes still to pass
 	// hugeSize: the last MAIL line's SIZE= is a number too large
 	// for 32 bits (see fixSizeReply).
 	hugeSize bool
 }
 
-// maxMailLine bounds the part of a MAIL line kept to read its SIZE=.
-const maxMailLine = 1024
+// lineKind is what a line starts with, as far as lineCut cares.
+type lineKind uint8
+
+const (
+	lineOther lineKind = iota
+	lineMail
+	lineData
+	lineBdat
+)
+
+// kindOf names a line from its first four bytes, as go-smtp's parseCmd
+// does (ASCII only: four bytes of other scripts never upper-case to
+// these words).
+func kindOf(h []byte) lineKind {
+	switch {
+	case bytes.EqualFold(h, []byte("MAIL")):
+		return lineMail
+	case bytes.EqualFold(h, []byte("DATA")):
+		return lineData
+	case bytes.EqualFold(h, []byte("BDAT")):
+		return lineBdat
+	}
+	return lineOther
+}
 
 // next takes the next bytes of the stream and returns how many of them
 // to pass on now: up to the end of the first STARTTLS, MAIL or DATA
@@ -262,15 +293,27 @@ const maxMailLine = 1024
 func (l *lineCut) next(p []byte) int {
 	i := 0
 	for i < len(p) {
+		if l.skip > 0 {
+			k := int(min(l.skip, int64(len(p)-i)))
+			i += k
+			l.skip -= int64(k)
+			continue
+		}
+		filled := i
 		for l.n < len(l.head) && i < len(p) && p[i] != '\n' {
 			l.head[l.n] = p[i]
 			l.n++
 			i++
+			if l.n == 4 {
+				l.kind = kindOf(l.head[:4])
+			}
 		}
-		isMail := l.n >= 4 && bytes.EqualFold(l.head[:4], []byte("MAIL"))
-		isData := l.n >= 4 && bytes.EqualFold(l.head[:4], []byte("DATA"))
-		if isMail && len(l.mail) == 0 {
-			l.mail = append(l.mail, l.head[:l.n]...)
+		keep := l.kind == lineMail || l.kind == lineBdat
+		switch {
+		case keep && len(l.keep) == 0:
+			l.keep = append(l.keep, l.head[:l.n]...)
+		case keep:
+			l.keep = append(l.keep, p[filled:i]...)
 		}
 		start := i
 		j := bytes.IndexByte(p[i:], '\n')
@@ -279,24 +322,57 @@ func (l *lineCut) next(p []byte) int {
 		} else {
 			i += j + 1
 		}
-		if isMail && len(l.mail) <= maxMailLine {
-			l.mail = append(l.mail, p[start:i]...)
+		if keep && len(l.keep) <= MaxLineLength {
+			l.keep = append(l.keep, p[start:i]...)
 		}
 		if j < 0 {
 			break
 		}
-		stls := l.n == len(l.head) &&
-			bytes.EqualFold(l.head[:], []byte("STARTTLS"))
-		if isMail {
-			l.hugeSize = hugeSize(l.mail)
-			l.mail = l.mail[:0]
+		stls := startsSTARTTLS(l.head[:l.n])
+		kind := l.kind
+		switch kind {
+		case lineMail:
+			l.hugeSize = hugeSize(l.keep)
+		case lineBdat:
+			l.skip = bdatChunk(l.keep)
 		}
-		l.n = 0
-		if stls || isMail || isData {
+		l.keep, l.n, l.kind = l.keep[:0], 0, lineOther
+		if stls || kind == lineMail || kind == lineData {
 			return i
 		}
 	}
 	return len(p)
+}
+
+// startsSTARTTLS reports whether a line starting with h is STARTTLS to
+// go-smtp: strings.HasPrefix(strings.ToUpper(line), "STARTTLS").
+func startsSTARTTLS(h []byte) bool {
+	if len(h) == 0 || h[0] != 's' && h[0] != 'S' && h[0] != 0xC5 {
+		return false // 0xC5 starts U+017F, which upper-cases to S
+	}
+	return bytes.HasPrefix(bytes.ToUpper(h), []byte("STARTTLS"))
+}
+
+// bdatChunk returns the size of the chunk that follows a BDAT line, as
+// go-smtp v0.26.0 reads it (parseCmd, then handleBdat: one or two
+// arguments, the second LAST, the size a 32-bit number); 0 when go-smtp
+// refuses the command before its chunk, and reads none. A line too long
+// for go-smtp ends the connection anyway.
+func bdatChunk(line []byte) int64 {
+	s := strings.TrimRight(string(line), "\r\n")
+	if len(s) < 6 || s[4] != ' ' || len(line) > MaxLineLength {
+		return 0
+	}
+	args := strings.Fields(s[5:])
+	if len(args) == 0 || len(args) > 2 ||
+		len(args) == 2 && !strings.EqualFold(args[1], "LAST") {
+		return 0
+	}
+	n, err := strconv.ParseUint(args[0], 10, 32)
+	if err != nil {
+		return 0
+	}
+	return int64(n)
 }
 
 // hugeSize reports whether a MAIL line's SIZE= parameter is a number
@@ -305,8 +381,8 @@ func (l *lineCut) next(p []byte) int {
 // over the limit. The parameters are read as go-smtp reads them: words
 // split at spaces, the key before '=' in any case, the last SIZE wins.
 func hugeSize(line []byte) bool {
-	if len(line) > maxMailLine {
-		return false // not all of it kept: leave go-smtp's reply
+	if len(line) > MaxLineLength {
+		return false // not all of it kept: go-smtp refuses it anyway
 	}
 	huge := false
 	for _, w := range strings.Fields(string(line)) {
