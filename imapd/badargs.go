@@ -2,9 +2,13 @@ package imapd
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"strings"
+	"syscall"
 )
 
 // go-imap beta.8 checks some arguments only after parsing a command,
@@ -48,28 +52,68 @@ func badNameLine(line []byte) []byte {
 		[]byte("NO [CANNOT] Invalid mailbox name\r"), 1)
 }
 
-// badArguments logs a command refused so.
-func (s *session) badArguments(command string) {
+// literalTooBigLine turns a rewritten "tag BAD [CLIENTBUG] Invalid
+// arguments" line start into the refusal of a non-synchronising literal
+// over LITERAL-'s limit, after which the guard ends the connection.
+func literalTooBigLine(line []byte) []byte {
+	return bytes.Replace(line, []byte(badArgsReply), []byte(
+		"BAD [CLIENTBUG] Non-synchronizing literals are limited to "+
+			"4096 bytes\r"), 1)
+}
+
+// badArguments logs a command refused so; literal means for a
+// non-synchronising literal over the limit.
+func (s *session) badArguments(command string, literal bool) {
 	reason, reply := "invalid arguments", "BAD"
-	if mailboxOnly[command] {
+	switch {
+	case literal:
+		reason = "literal too large"
+	case mailboxOnly[command]:
 		reason, reply = "invalid mailbox name", "NO"
 	}
 	s.logger().Info("imap command refused", "command", command,
 		"reason", reason, "reply", reply)
 }
 
-// goImapLog takes imapserver's log lines. Its "handling X command"
-// lines are the argument errors above (our Session's own failures never
-// reach it, see session.fail): INFO, with the command and the error.
-// Anything else (a panic, a failed greeting) stays at ERROR.
+// goImapLog takes imapserver's log lines, which carry no connection.
+// Its "handling X command" lines are the argument errors above (our
+// Session's own failures never reach it, see session.fail) or a
+// connection lost in the middle of a command; its "failed to read
+// command" lines a client's garbage or a connection lost. All of these
+// are the client's doing: INFO. Anything else (a panic, a failed
+// greeting) stays at ERROR.
 type goImapLog struct{ log *slog.Logger }
 
 func (g goImapLog) Printf(format string, v ...any) {
-	if format == "handling %v command: %v" && len(v) == 2 {
-		g.log.Info("imap command refused by go-imap",
-			"command", fmt.Sprint(v[0]), "err", fmt.Sprint(v[1]))
-		return
+	var err error
+	if len(v) > 0 {
+		err, _ = v[len(v)-1].(error)
 	}
-	g.log.Error("imap: " + strings.TrimSuffix(fmt.Sprintf(format, v...),
-		"\n"))
+	switch {
+	case format == "handling %v command: %v" && len(v) == 2:
+		msg := "imap command refused by go-imap"
+		if connLost(err) {
+			msg = "imap connection lost"
+		}
+		g.log.Info(msg, "command", fmt.Sprint(v[0]), "err", fmt.Sprint(v[1]))
+	case format == "failed to read command: %v" && len(v) == 1:
+		msg := "imap command unreadable; connection closed"
+		if connLost(err) {
+			msg = "imap connection lost"
+		}
+		g.log.Info(msg, "err", fmt.Sprint(v[0]))
+	default:
+		g.log.Error("imap: " + strings.TrimSuffix(
+			fmt.Sprintf(format, v...), "\n"))
+	}
+}
+
+// connLost reports whether err is the connection failing (reset,
+// closed, cut short) rather than something the client sent.
+func connLost(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.As(err, &ne) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) ||
+		errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,12 +257,23 @@ type guardConn struct {
 
 	// badArgs logs a command whose arguments go-imap refused with
 	// SERVERBUG (badargs.go); set by the session.
-	badArgs func(command string)
+	badArgs func(command string, literal bool)
+	// readFailed: reading the connection failed (see decideOut).
+	readFailed bool
 	// names holds the command names of the commands not yet
 	// answered, by position.
 	names map[uint64]string
 	// origin is the x-originating-ip of an ID command (idwire.go).
 	origin netip.Addr
+
+	// A literal whose command imapserver answered before reading it
+	// is orphaned: imapserver would read its bytes as commands. litIdx
+	// is the command of the literal being passed, litHold stops the
+	// filter at a non-synchronising literal's marker line, and orphan
+	// drops what is left of the answered command (see Read).
+	litIdx  uint64
+	litHold bool
+	orphan  bool
 
 	// STARTTLS done by the guard (starttls.go).
 	up        *tlsUp       // nil: imapserver's STARTTLS, if any
@@ -310,9 +322,15 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		c.mu.Lock()
+		if c.in.lit > 0 && c.litIdx != 0 && c.answered >= c.litIdx {
+			// imapserver answered the command without reading its
+			// literal (a bad argument before it): the literal and
+			// the rest of the command are dropped, not run.
+			c.orphan = true
+		}
 		if c.haveAfter {
-			// The STARTTLS was refused: what followed it is read as
-			// the client sent it.
+			// Behind a STARTTLS that was refused, or a literal's
+			// marker line: read on as the client sent it.
 			rest := c.after
 			c.after, c.haveAfter = nil, false
 			c.pend, c.poff = c.filter(c.pend[:0], rest), 0
@@ -331,6 +349,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		}
 		n, err := c.Conn.Read(c.raw[:])
 		c.mu.Lock()
+		c.readFailed = c.readFailed || err != nil
 		c.pend, c.poff = c.filter(c.pend[:0], c.raw[:n]), 0
 		if err != nil && c.heldCR {
 			c.pend = append(c.pend, '\r')
@@ -369,7 +388,9 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			c.tlsRaw = c.tlsIdx != 0
 			return c.flushCR(dst, src[i:])
 		case c.in.lit > 0:
-			dst = append(dst, b)
+			if !c.orphan {
+				dst = append(dst, b)
+			}
 			c.in.lit--
 			continue
 		case c.awaitCont:
@@ -400,7 +421,7 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		}
 		if c.holding {
 			c.hold = append(c.hold, b)
-		} else {
+		} else if !c.orphan {
 			dst = append(dst, b)
 		}
 		ended := c.in.feed(b)
@@ -412,10 +433,11 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			if c.injectWant {
 				c.injectAt = len(dst)
 			}
-			if c.stlsHold {
+			if c.stlsHold || c.litHold {
 				// Nothing behind a STARTTLS line reaches imapserver
-				// before its answer (starttls.go).
-				c.stlsHold, c.haveAfter = false, true
+				// before its answer (starttls.go), nor a literal
+				// before imapserver has come back for it (Read).
+				c.stlsHold, c.litHold, c.haveAfter = false, false, true
 				c.after = append([]byte(nil), src[i+1:]...)
 				return dst
 			}
@@ -461,7 +483,8 @@ func (c *guardConn) flushCR(dst, rest []byte) []byte {
 
 // clientLineEnd handles the end of a line from the client.
 func (c *guardConn) clientLineEnd() {
-	if _, ok := c.names[c.cmdIdx]; !ok && c.waitIdx == 0 {
+	if _, ok := c.names[c.cmdIdx]; !ok && c.waitIdx == 0 &&
+		c.cmdIdx > c.answered {
 		if c.names == nil {
 			c.names = map[uint64]string{}
 		}
@@ -484,6 +507,14 @@ func (c *guardConn) clientLineEnd() {
 	case ok && nonSync:
 		c.in.lit = size
 		c.in.tail = c.in.tail[:0] // the line goes on after the literal
+		if !c.orphan && size > 0 {
+			c.litIdx, c.litHold = c.cmdIdx, true
+		}
+		return
+	case ok && c.orphan:
+		// A synchronising literal in a command already answered: no
+		// "+" will come, and where the client goes on is unknown.
+		c.cut = true
 		return
 	case ok:
 		c.awaitCont, c.contSize, c.awaitIdx = true, size, c.cmdIdx
@@ -496,6 +527,11 @@ func (c *guardConn) clientLineEnd() {
 		return
 	}
 	c.in.mid = false
+	c.litIdx = 0
+	if c.orphan {
+		c.orphan = false // the answered command ends here
+		return
+	}
 	if c.waitIdx != 0 {
 		// A line that is not a command: DONE or a SASL response.
 		if c.waitIdle && upper(c.in.token(0)) == "DONE" {
@@ -531,15 +567,9 @@ func (c *guardConn) commandName() string {
 	return name
 }
 
-func upper(s string) string {
-	b := []byte(s)
-	for i, ch := range b {
-		if ch >= 'a' && ch <= 'z' {
-			b[i] = ch - 'a' + 'A'
-		}
-	}
-	return string(b)
-}
+// upper upper-cases a command word as imapserver does, with
+// strings.ToUpper: "ſtarttls" (U+017F) is STARTTLS to it, and so to us.
+func upper(s string) string { return strings.ToUpper(s) }
 
 // Write passes the server's bytes on, watching for continuation
 // requests and tagged replies, and rewriting what answers a SORT.
@@ -591,7 +621,8 @@ func (c *guardConn) transform(dst, p []byte) []byte {
 		b := p[i]
 		if !c.out.mid {
 			c.outWord = false
-			c.outHolding = c.sortNext || c.sortDone || c.offersSort()
+			c.outHolding = c.sortNext || c.sortDone || c.offersSort() ||
+				c.cut
 		}
 		end := c.out.feed(b)
 		if !c.off && !c.outWord && (b == ' ' || end) {
@@ -626,11 +657,19 @@ func (c *guardConn) decideOut(dst []byte, b byte, end bool) []byte {
 		c.sortDone = false
 	case outBadArgs:
 		name := c.names[c.answered+1]
-		if mailboxOnly[name] {
+		switch {
+		case c.readFailed:
+			// The connection failed under imapserver (a reset, a
+			// shutdown): its words stand, for no one to read.
+			out = nil
+		case c.cut:
+			out = literalTooBigLine(out)
+			name = "" // the command is not known to be what failed
+		case mailboxOnly[name]:
 			out = badNameLine(out)
 		}
-		if c.badArgs != nil {
-			c.badArgs(name)
+		if c.badArgs != nil && !c.readFailed {
+			c.badArgs(name, c.cut)
 		}
 	}
 	if out == nil {
@@ -688,5 +727,6 @@ func (c *guardConn) serverWord(w string) {
 	if w == "+" && c.awaitCont {
 		c.awaitCont, c.injectWant, c.injectArmed = false, false, false
 		c.in.lit = c.contSize
+		c.litIdx = c.awaitIdx
 	}
 }

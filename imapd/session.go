@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -27,6 +28,13 @@ type session struct {
 	user *conf.User     // nil until logged in
 	acct *store.Account // the user's shadow mailbox
 	sel  *selected      // nil unless a mailbox is selected
+
+	// imapserver returns from IDLE on a read error (a reset) without
+	// waiting for Idle, so Close may run beside it: Close waits for
+	// the Idle in flight, and none starts after it.
+	idleMu   sync.Mutex
+	closed   bool
+	idleDone sync.WaitGroup
 }
 
 // selected is the state of the selected mailbox.
@@ -55,6 +63,10 @@ func (s *session) logger() *slog.Logger {
 
 // Close ends the session.
 func (s *session) Close() error {
+	s.idleMu.Lock()
+	s.closed = true
+	s.idleMu.Unlock()
+	s.idleDone.Wait()
 	s.srv.stats.sessions.Add(-1)
 	s.closeSelected()
 	return nil
@@ -158,14 +170,23 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // folder is rescanned when its new/ or cur/ changes (idlewatch.go) and,
 // as a safety net, every IdlePoll.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if s.sel == nil {
+	s.idleMu.Lock()
+	if s.closed {
+		s.idleMu.Unlock()
+		return nil
+	}
+	s.idleDone.Add(1)
+	sel := s.sel
+	s.idleMu.Unlock()
+	defer s.idleDone.Done()
+	if sel == nil {
 		<-stop
 		return nil
 	}
 	done := make(chan struct{})
 	defer close(done)
-	go s.idleScan(s.sel.folder, done)
-	return s.sel.tracker.Idle(w, stop)
+	go s.idleScan(sel.folder, done)
+	return sel.tracker.Idle(w, stop)
 }
 
 // idleScan rescans f until done is closed; changes reach the session

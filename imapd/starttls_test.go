@@ -150,3 +150,23 @@ func TestSTARTTLSHandshakeFails(t *testing.T) {
 		r.c.Close()
 	}
 }
+
+// TestSTARTTLSUnicodeName: imapserver upper-cases command names with
+// strings.ToUpper, so "ſtarttls" (U+017F) is STARTTLS to it; the guard
+// must read it so too and do the TLS itself, guarded above it.
+func TestSTARTTLSUnicodeName(t *testing.T) {
+	h := startTLSHarness(t)
+	r := h.raw(false)
+	r.send("s1 \u017ftarttls\r\n")
+	if l := r.line(); !strings.HasPrefix(l, "s1 OK ") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+	tc := tls.Client(r.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	r = &raw{t: t, c: tc, br: bufio.NewReader(tc)}
+	if caps := r.cmd("CAPABILITY"); !strings.Contains(caps[0], " SORT") {
+		t.Errorf("in TLS: %q", caps)
+	}
+}

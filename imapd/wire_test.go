@@ -294,6 +294,8 @@ func TestOversizedNonSyncLiteralNotRun(t *testing.T) {
 			inject + pad + "\r\n"},
 		{"SEARCH", fmt.Sprintf("a1 SEARCH TEXT {%d+}\r\n", 4097),
 			inject + strings.Repeat("y", 4097-len(inject)) + "\r\n"},
+		{"SELECT", "a1 SELECT {5100+}\r\n",
+			inject + strings.Repeat("y", 5100-len(inject)) + "\r\n"},
 		{"size too large to parse", "a1 APPEND INBOX {99999999999999999999+}\r\n",
 			inject},
 		{"LITERAL+ size on a long line", "a1 APPEND INBOX " +
@@ -315,7 +317,8 @@ func TestOversizedNonSyncLiteralNotRun(t *testing.T) {
 					lines = append(lines, strings.TrimRight(l, "\r\n"))
 				}
 				if len(lines) == 0 || !strings.HasPrefix(lines[0], "a1 ") ||
-					strings.HasPrefix(lines[0], "a1 OK") {
+					strings.HasPrefix(lines[0], "a1 OK") ||
+					strings.Contains(lines[0], "SERVERBUG") {
 					t.Errorf("want a1 BAD or NO first, got %q", lines)
 				}
 				for _, l := range lines {
@@ -407,5 +410,52 @@ func testBigSyncLiteralRefused(t *testing.T, via string) {
 	}
 	if l := last(r.cmd("SEARCH TEXT first")); !strings.Contains(l, " OK ") {
 		t.Errorf("SEARCH afterwards: %q", l)
+	}
+}
+
+// TestOrphanLiteralNotRun: a command refused for an argument before
+// its non-synchronising literal (a date that does not exist, FETCH 0)
+// leaves the literal unread by imapserver, which would then run its
+// bytes as commands. The guard drops the literal and the rest of the
+// command; the connection goes on with the next command.
+func TestOrphanLiteralNotRun(t *testing.T) {
+	inject := "x1 CREATE Injected\r\n"
+	tests := []struct{ name, cmd string }{
+		{"APPEND with a bad date", fmt.Sprintf(
+			"a1 APPEND INBOX \"31-Feb-2024 00:00:00 +0000\" {%d+}\r\n%s\r\n",
+			len(inject), inject)},
+		{"FETCH 0 with a literal", fmt.Sprintf(
+			"a1 FETCH 0 (BODY[HEADER.FIELDS ({%d+}\r\n%s)])\r\n",
+			len(inject), inject)},
+		{"two literals", fmt.Sprintf(
+			"a1 FETCH 0 (BODY[HEADER.FIELDS ({%d+}\r\n%s {%d+}\r\n%s)])\r\n",
+			len(inject), inject, len(inject), inject)},
+	}
+	for _, tt := range tests {
+		for _, via := range transports {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				h := startTLSHarness(t)
+				r := h.rawVia(via, true)
+				r.cmd("SELECT INBOX")
+				r.send(tt.cmd + "a2 NOOP\r\n")
+				lines := r.upTo("a2 ")
+				if !strings.HasPrefix(lines[0], "a1 BAD ") ||
+					!strings.HasPrefix(last(lines), "a2 OK") {
+					t.Errorf("replies: %q", lines)
+				}
+				for _, l := range lines {
+					if strings.HasPrefix(l, "x1 ") {
+						t.Errorf("the literal ran: %q", lines)
+					}
+				}
+				acct, err := h.st.Account(alice)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := acct.Folder("Injected"); err == nil {
+					t.Errorf("the literal's CREATE ran")
+				}
+			})
+		}
 	}
 }
