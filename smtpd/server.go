@@ -402,9 +402,9 @@ func (s *Server) newSMTPServer(cfg *conf.Config) *smtp.Server {
 	srv.Domain = cfg.Server.Hostname
 	srv.MaxLineLength = MaxLineLength
 	// TODO: go-smtp refuses a body of exactly MaxMessageBytes (its
-	// reader fails once the limit is reached, even at the end), and
-	// answers SIZE= refusals itself: they reach our log only through
-	// the plain-text reply tap (wire.go).
+	// reader fails once the limit is reached, even at the end). It
+	// answers SIZE= refusals itself: they reach our log through the
+	// reply tap (wire.go).
 	srv.MaxMessageBytes = cfg.Server.MaxMessageSize
 	// go-smtp would refuse recipients over the limit before our
 	// Session sees them, and they would be missing from the log;
