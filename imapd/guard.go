@@ -267,10 +267,15 @@ type guardConn struct {
 	origin netip.Addr
 
 	// A literal whose command imapserver answered before reading it
-	// is orphaned: imapserver would read its bytes as commands. litIdx
-	// is the command of the literal being passed, litHold stops the
-	// filter at a non-synchronising literal's marker line, and orphan
-	// drops what is left of the answered command (see Read).
+	// is orphaned: imapserver would read its bytes as commands; and
+	// where it fails on a literal's content it leaves the rest of the
+	// line unread (its DiscardLine returns at once after a literal),
+	// which then fails as a command and ends the connection. So the
+	// guard stops at a non-synchronising literal's marker line
+	// (litHold) and at the end of any literal's data, until
+	// imapserver comes back for more: if it has answered the command
+	// by then, what is left of the command is dropped (orphan). litIdx
+	// is the command of the literal being passed.
 	litIdx  uint64
 	litHold bool
 	orphan  bool
@@ -322,10 +327,11 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		c.mu.Lock()
-		if c.in.lit > 0 && c.litIdx != 0 && c.answered >= c.litIdx {
-			// imapserver answered the command without reading its
-			// literal (a bad argument before it): the literal and
-			// the rest of the command are dropped, not run.
+		if c.litIdx != 0 && c.answered >= c.litIdx {
+			// imapserver answered the command without reading all
+			// of it (a bad argument before a literal, or in one):
+			// what is left of the command, literals included, is
+			// dropped, not run as commands.
 			c.orphan = true
 		}
 		if c.haveAfter {
@@ -392,6 +398,13 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 				dst = append(dst, b)
 			}
 			c.in.lit--
+			if c.in.lit == 0 && c.litIdx != 0 && !c.orphan {
+				// The literal is in: hold what follows until
+				// imapserver comes back for it (see Read).
+				c.haveAfter = true
+				c.after = append([]byte(nil), src[i+1:]...)
+				return dst
+			}
 			continue
 		case c.awaitCont:
 			// Literal data before the server's "+": we no longer
@@ -507,7 +520,7 @@ func (c *guardConn) clientLineEnd() {
 	case ok && nonSync:
 		c.in.lit = size
 		c.in.tail = c.in.tail[:0] // the line goes on after the literal
-		if !c.orphan && size > 0 {
+		if !c.orphan {
 			c.litIdx, c.litHold = c.cmdIdx, true
 		}
 		return
