@@ -132,3 +132,38 @@ func TestLoginLimitsByOrigin(t *testing.T) {
 		t.Errorf("alice from loopback without ID: %q", got)
 	}
 }
+
+// TestLoginLimitsAcrossOrigins: a local client naming a new address for
+// every guess is still held, by the count of all of a user's logins
+// named so (the per-address policy's limit); and naming a loopback
+// address is no way around the loopback count.
+func TestLoginLimitsAcrossOrigins(t *testing.T) {
+	h := start(t, t.TempDir())
+	r := h.raw(false)
+	for i := range authlimit.PerAddr.Limit {
+		r.cmd(fmt.Sprintf(`ID ("x-originating-ip" "192.0.2.%d")`, i+1))
+		if got := last(r.cmd(fmt.Sprintf("LOGIN %s wrong", bob))); !strings.
+			Contains(got, "NO [") {
+			t.Fatalf("guess %d: %q", i, got)
+		}
+	}
+	r.cmd(`ID ("x-originating-ip" "198.51.100.200")`)
+	got := last(r.cmd(fmt.Sprintf("LOGIN %s %q", bob, alicePW)))
+	if !strings.Contains(got, "NO [UNAVAILABLE]") {
+		t.Errorf("bob from a fresh address after %d guesses: %q",
+			authlimit.PerAddr.Limit, got)
+	}
+	// alice, locked out on loopback without ID, stays locked out when
+	// a loopback address is named.
+	a := h.raw(false)
+	for range authlimit.PerUser.Limit {
+		a.cmd(fmt.Sprintf("LOGIN %s wrong", alice))
+	}
+	for _, named := range []string{"::1", "127.0.0.2", "0.0.0.0"} {
+		a.cmd(fmt.Sprintf(`ID ("x-originating-ip" %q)`, named))
+		got := last(a.cmd(fmt.Sprintf("LOGIN %s %q", alice, alicePW)))
+		if !strings.Contains(got, "NO [UNAVAILABLE]") {
+			t.Errorf("alice naming %s: %q", named, got)
+		}
+	}
+}

@@ -20,8 +20,12 @@ import (
 // Dovecot reads the same key). The guard keeps that address, and a
 // login from a loopback peer is then counted against the browser's
 // address instead, per user and per address, as if it came straight
-// from there. From any other peer the parameter is ignored: only a
-// process on this host is trusted to say where its user is.
+// from there; and, so that a local client naming a new address for
+// every guess gets nowhere, all such logins of a user are counted
+// together too, with the looser per-address policy (50 failures, then
+// locked out). A loopback or unspecified address named is ignored, and
+// from any other peer the parameter is: only a process on this host is
+// trusted to say where its user is.
 //
 // TODO: a webmail on another host (reaching us over TLS) is not
 // trusted: its users share its address and its per-address limit. A

@@ -81,10 +81,14 @@ type Server struct {
 	connID    atomic.Uint64
 	stats     counters
 	auth      *authlimit.Limiter
-	idle      idleWatch
-	warmed    sync.Map // addresses whose INBOX warmInbox has read
-	warming   sync.WaitGroup
-	closing   atomic.Bool
+	// webmailAuth counts the failed logins of each user through a
+	// webmail on this host that names its browsers (idwire.go), all
+	// browsers together, with the per-address policy's looser limit.
+	webmailAuth *authlimit.Limiter
+	idle        idleWatch
+	warmed      sync.Map // addresses whose INBOX warmInbox has read
+	warming     sync.WaitGroup
+	closing     atomic.Bool
 }
 
 func (s *Server) now() time.Time { return s.opts.Now() }
@@ -129,8 +133,9 @@ func New(opts Options) *Server {
 		opts.FreeDisk = store.FreeDisk
 	}
 	s := &Server{opts: opts, log: opts.Logger,
-		auth:      authlimit.New(authlimit.PerUser, authlimit.PerAddr),
-		handOffLn: chanln.New(chanln.Addr("imapd-starttls"))}
+		auth:        authlimit.New(authlimit.PerUser, authlimit.PerAddr),
+		webmailAuth: authlimit.New(authlimit.PerAddr, authlimit.PerAddr),
+		handOffLn:   chanln.New(chanln.Addr("imapd-starttls"))}
 	s.idle.log = opts.Logger
 	logger := goImapLog{opts.Logger}
 	s.imap = imapserver.New(&imapserver.Options{

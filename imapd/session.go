@@ -84,14 +84,21 @@ func (s *session) Login(username, password string) (err error) {
 	log := s.logger().With("user", login, "tls",
 		s.guard != nil && s.guard.tls)
 	// A webmail on this host may name its user's address (idwire.go):
-	// the limits then count that address instead of loopback's.
-	ip := s.ip
-	if o := s.guard.originatingIP(); o.IsValid() && s.ip.IsLoopback() {
-		ip = o
+	// the limits then count that address instead of loopback's, and
+	// all such logins of a user together, more loosely (webmailAuth),
+	// so that naming a new address for every guess gets nowhere.
+	ip, viaWebmail := s.ip, false
+	if o := s.guard.originatingIP(); s.ip.IsLoopback() && o.IsValid() &&
+		!o.IsLoopback() && !o.IsUnspecified() {
+		ip, viaWebmail = o, true
 		log = log.With("client", o.String())
 	}
 	auth := s.srv.auth
-	if locked, until := auth.Locked(ip, login, s.srv.now()); locked {
+	locked, until := auth.Locked(ip, login, s.srv.now())
+	if viaWebmail && !locked {
+		locked, until = s.srv.webmailAuth.Locked(s.ip, login, s.srv.now())
+	}
+	if locked {
 		log.Warn("imap login", "outcome", "locked out", "until", until)
 		return errLockedOut
 	}
@@ -109,6 +116,10 @@ func (s *session) Login(username, password string) (err error) {
 	}
 	if why != "" {
 		n, delay, locked := auth.Failed(ip, login, s.srv.now())
+		if viaWebmail {
+			_, d, l := s.srv.webmailAuth.Failed(s.ip, login, s.srv.now())
+			delay, locked = max(delay, d), locked || l
+		}
 		log.Info("imap login", "outcome", "failed", "reason", why,
 			"failures", n, "delay", delay, "locked", locked,
 			"took", time.Since(start))
@@ -119,6 +130,9 @@ func (s *session) Login(username, password string) (err error) {
 		return imapserver.ErrAuthFailed
 	}
 	auth.Succeeded(ip, login)
+	if viaWebmail {
+		s.srv.webmailAuth.Succeeded(s.ip, login)
+	}
 	acct, err := s.srv.opts.Store.Account(u.Address)
 	if err != nil {
 		log.Error("imap login", "outcome", "failed",

@@ -88,11 +88,18 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		}
 		n, err = c.rw.Read(p)
 	}
-	// go-smtp gets nothing past a STARTTLS line, so that what a client
-	// pipelines behind one never reaches its buffer (tlsup.go).
+	// go-smtp gets nothing past a line it must answer first, such as
+	// STARTTLS, so that what a client pipelines behind one never
+	// reaches its buffer (lineCut, wire.go).
+	c.cut.resume(c.tap.last)
 	if k := c.cut.next(p[:n]); k < n {
 		c.held = append(c.held[:0:0], p[k:n]...)
 		n = k
+	}
+	if c.cut.lost {
+		c.log.Warn("BDAT line too long to follow; closing")
+		c.stage.Store(stageEnded)
+		return 0, io.EOF
 	}
 	c.dots.scan(p[:n])
 	return n, err

@@ -220,6 +220,37 @@ func TestSTARTTLSAfterChunk(t *testing.T) {
 	}
 }
 
+// TestSTARTTLSAfterBodyLine: a body line "BDAT n" (or a SASL response
+// that looks like one) is not a command: it must not make the line
+// follower skip n bytes and miss the STARTTLS behind the body.
+func TestSTARTTLSAfterBodyLine(t *testing.T) {
+	body := "Subject: injected\r\n\r\nevil\r\n"
+	inject := "STARTTLS\r\nMAIL FROM:<a@elsewhere.test>\r\n" +
+		"RCPT TO:<bob@example.test>\r\n" +
+		fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body)
+	e := newEnv(t, withTLS(t))
+	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+	d.cmd("RCPT TO:<alice@example.test>", "250 ")
+	d.cmd("DATA", "354 ")
+	d.write(fmt.Sprintf("Subject: decoy\r\n\r\nBDAT %d\r\n.\r\n",
+		len(inject)) + inject)
+	d.expect("250 ")
+	d.expect("220 ")
+	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+	sd.cmd("EHLO client.test", "250 ")
+	sd.cmd("QUIT", "221 ")
+	e.stop()
+	if n := len(e.newFiles("bob@example.test")); n != 0 {
+		t.Errorf("the injected transaction stored %d messages", n)
+	}
+}
+
 // TestAfterSTARTTLS checks the session that follows STARTTLS: no
 // STARTTLS offered or taken again, go-smtp's refusals still read by our
 // tap, TLS recorded in Received, and a body line that starts with
@@ -292,15 +323,16 @@ func TestSTARTTLSHandshakeFails(t *testing.T) {
 	}
 }
 
-// TestLineCut checks where the client's stream is cut, however it
-// is split into reads: after each line that starts with the word
-// STARTTLS (a cut always falls there), and nowhere else.
+// TestLineCut checks where the client's stream is cut, however it is
+// split into reads: after each command line that go-smtp must answer
+// first (STARTTLS, MAIL, DATA, AUTH, a SASL response), and nowhere
+// else; lines of a body or a BDAT chunk are never commands.
 func TestLineCut(t *testing.T) {
 	tests := []struct {
 		in   string
-		cuts []int // the ends of the STARTTLS lines
+		cuts []int // the ends of the lines go-smtp must answer first
 	}{
-		{"EHLO x\r\nSTARTTLS\r\nMAIL\r\n", []int{18}},
+		{"EHLO x\r\nSTARTTLS\r\nMAIL\r\n", []int{18, 24}},
 		{"starttls\nSTARTTLSx\nSTARTTL\n", []int{9, 19}},
 		{"A STARTTLS\r\n\r\nSTARTTLS", nil},
 		{"STARTTLS", nil},
@@ -317,6 +349,14 @@ func TestLineCut(t *testing.T) {
 		// go-smtp refuses these before a chunk: lines go on.
 		{"BDAT x\r\nSTARTTLS\r\n", []int{18}},
 		{"BDAT 1 MORE\r\nSTARTTLS\r\n", []int{23}},
+		// A body (354 to DATA here) is no commands, up to its end.
+		{"DATA\r\nBDAT 5\r\nSTARTTLS\r\n.\r\nSTARTTLS\r\nx",
+			[]int{6, 37}},
+		// Only <CRLF>.<CRLF> ends it, as go-smtp's reader has it.
+		{"DATA\r\n.\rSTARTTLS\r\n\n.\n\r\n.\r\nMAIL\r\nx",
+			[]int{6, 32}},
+		// A SASL response (334 to AUTH here, 235 to it) is no command.
+		{"AUTH LOGIN\r\nBDAT 5\r\nSTARTTLS\r\n", []int{12, 20, 30}},
 	}
 	for _, tt := range tests {
 		want := map[int]bool{}
@@ -327,6 +367,7 @@ func TestLineCut(t *testing.T) {
 			var l lineCut
 			ends := map[int]bool{}
 			for off := 0; off < len(tt.in); {
+				l.resume(answer(&l))
 				p := []byte(tt.in[off:min(off+split, len(tt.in))])
 				k := l.next(p)
 				if k < len(p) && !want[off+k] {
@@ -346,36 +387,73 @@ func TestLineCut(t *testing.T) {
 	}
 }
 
-// FuzzLineCut checks lineCut against a plain model on any stream split
-// into reads of any size: a cut falls at the end of every line that
-// go-smtp takes for STARTTLS (strings.ToUpper), or that starts with
-// MAIL or DATA, and nowhere else, BDAT chunks are skipped as go-smtp
-// reads them, and no byte is lost or added.
+// answer is what go-smtp says, in these tests, to the line lineCut
+// waits on: 354 to DATA, 334 to AUTH, 235 to a SASL response.
+func answer(l *lineCut) int {
+	switch {
+	case l.wait == waitData:
+		return 354
+	case l.wait == waitSASL && l.mode == modeSASL:
+		return 235
+	case l.wait == waitSASL:
+		return 334
+	}
+	return 250
+}
+
+// FuzzLineCut checks lineCut against a plain model of go-smtp's
+// reading, on any stream split into reads of any size, with 354 to
+// every DATA (or none) and 334 to every AUTH and 235 to its one SASL
+// response: a cut falls at the end of every command line that go-smtp
+// takes for STARTTLS (strings.ToUpper) or that starts with MAIL, DATA
+// or AUTH, and of every SASL response, and nowhere else; bodies and
+// BDAT chunks are skipped as go-smtp reads them; no byte is lost.
 func FuzzLineCut(f *testing.F) {
-	f.Add("EHLO x\r\nMAIL FROM:<a> SIZE=99999999999\r\nDATA\r\n", 3)
-	f.Add("starttls\nSTARTTL\nmail\r\n\r\n", 1)
-	f.Add("BDAT 1\r\nXSTARTTLS\r\nBDAT 3 LAST\r\nab\nDATA\r\n", 2)
-	f.Add("\u017ftarttls\r\nRCPT TO:<b@x>\r\n", 5)
-	f.Fuzz(func(t *testing.T, in string, split int) {
+	f.Add("EHLO x\r\nMAIL FROM:<a> SIZE=99999999999\r\nDATA\r\n", 3, true)
+	f.Add("starttls\nSTARTTL\nmail\r\n\r\n", 1, false)
+	f.Add("BDAT 1\r\nXSTARTTLS\r\nBDAT 3 LAST\r\nab\nDATA\r\n", 2, true)
+	f.Add("\u017ftarttls\r\nRCPT TO:<b@x>\r\n", 5, false)
+	f.Add("DATA\r\nBDAT 9\r\n.\r\nSTARTTLS\r\nAUTH LOGIN\r\nBDAT 1\r\nx\r\n",
+		4, true)
+	f.Fuzz(func(t *testing.T, in string, split int, dataOK bool) {
 		if split <= 0 || split > 1<<16 {
 			return
 		}
 		want := map[int]bool{}
+		body, sasl := false, false
 		for i := 0; i < len(in); {
+			if body {
+				s := dotBegin
+				for i < len(in) && s != dotEnd {
+					s = nextDotState(s, in[i])
+					i++
+				}
+				body = false
+				continue
+			}
 			j := strings.IndexByte(in[i:], '\n')
 			if j < 0 {
 				break
 			}
 			line, end := in[i:i+j+1], i+j+1
+			i = end
+			if sasl {
+				want[end], sasl = true, false
+				continue
+			}
 			w := ""
 			if len(line) >= 4 {
 				w = strings.ToUpper(line[:4])
 			}
-			if strings.HasPrefix(strings.ToUpper(line), "STARTTLS") ||
-				w == "MAIL" || w == "DATA" {
+			switch {
+			case strings.HasPrefix(strings.ToUpper(line), "STARTTLS"),
+				w == "MAIL":
 				want[end] = true
+			case w == "DATA":
+				want[end], body = true, dataOK
+			case w == "AUTH":
+				want[end], sasl = true, true
 			}
-			i = end
 			s := strings.TrimRight(line, "\r\n")
 			if w != "BDAT" || len(s) < 6 || s[4] != ' ' {
 				continue
@@ -392,6 +470,11 @@ func FuzzLineCut(f *testing.F) {
 		var got []byte
 		ends := map[int]bool{}
 		for off := 0; off < len(in); {
+			code := answer(&l)
+			if code == 354 && !dataOK {
+				code = 554
+			}
+			l.resume(code)
 			p := []byte(in[off:min(off+split, len(in))])
 			k := l.next(p)
 			if k < len(p) && !want[off+k] || k == 0 {

@@ -27,6 +27,7 @@ const maxReplyLine = 512
 // by line. It runs in go-smtp's connection goroutine, the only writer.
 type replyTap struct {
 	greeted bool   // the banner has been written
+	last    int    // the code of the last reply written (lineCut)
 	line    []byte // the reply line so far
 }
 
@@ -70,6 +71,9 @@ func (t *replyTap) write(p []byte, f func(line string, ev tapEvent)) {
 // starts the TLS handshake on the same connection; and 354 only to
 // DATA, before it reads the body.
 func (t *replyTap) classify(line string) tapEvent {
+	if len(line) >= 4 && line[3] == ' ' {
+		t.last, _ = strconv.Atoi(line[:3])
+	}
 	if !t.greeted {
 		t.greeted = true
 		return tapNone
@@ -235,34 +239,71 @@ func nextDotState(s dotState, c byte) dotState {
 	return dotMid
 }
 
-// lineCut follows the lines of the client's stream as go-smtp reads
-// them, to find the end of each line that go-smtp takes for STARTTLS
-// (any line that starts so once upper-cased with strings.ToUpper, which
-// also makes "ſtarttls" of U+017F), or that starts with MAIL or DATA.
-// Bytes past such a line are held back until go-smtp has answered it
-// (trackedConn.Read): for STARTTLS, so that what is pipelined behind it
-// is dropped (tlsup.go); for MAIL, so that when go-smtp answers a MAIL
-// the line it answers is the last one lineCut saw (fixSizeReply); for
-// DATA, so that dotGuard is armed by the 354 before the body is read.
-// A body line that starts so merely arrives in two reads.
+// lineCut follows the client's stream as go-smtp reads it: command
+// lines, DATA bodies, BDAT chunks and SASL responses, to find the end
+// of each command line that go-smtp takes for STARTTLS (any line that
+// starts so once upper-cased with strings.ToUpper, which also makes
+// "ſtarttls" of U+017F), MAIL, DATA or AUTH. Bytes past such a line
+// are held back until go-smtp has answered it (trackedConn.Read): for
+// STARTTLS, so that what is pipelined behind it is dropped (tlsup.go);
+// for MAIL, so that when go-smtp answers a MAIL the line it answers is
+// the last one lineCut saw (fixSizeReply); for DATA, so that dotGuard
+// is armed by the 354 before the body is read; for DATA and AUTH, so
+// that their answer (354, 334) tells lineCut whether a body or a SASL
+// response follows, which are not commands. A body line or a SASL
+// response is never taken for a command: a "BDAT 5" line in a body
+// must not make lineCut skip five bytes, nor a "STARTTLS" line in one
+// hide the next command.
 //
-// A BDAT chunk is not lines: after a BDAT command that go-smtp will
-// take a chunk for (it parses the size, and then reads the chunk even
-// when it refuses the command), lineCut passes that many bytes without
-// looking, and a line starts after them. Otherwise a chunk not ending
-// in LF would hide the start of the next command ("X" + "STARTTLS").
+// A body ends where go-smtp's DATA reader ends it (nextDotState, shared
+// with dotGuard). A BDAT chunk is not lines: after a BDAT command that
+// go-smtp will take a chunk for (it parses the size, and then reads the
+// chunk even when it refuses the command), lineCut passes that many
+// bytes without looking, and a line starts after them. A SASL response
+// line is cut after too, since the next answer (334 or not) says what
+// the following line is.
 type lineCut struct {
+	mode lineMode
+	wait lineWait // an answer decides the mode (resume)
 	head [32]byte // the start of the current line
 	n    int      // bytes of it in head
 	kind lineKind // what the current line is, once n >= 4
 	keep []byte   // the current line, when it is MAIL or BDAT
 	skip int64    // BDAT chunk bytes still to pass
+	dot  dotState // go-smtp's DATA reader, in a body
 	// hugeSize: the last MAIL line's SIZE= is a number too large
 	// for 32 bits (see fixSizeReply).
 	hugeSize bool
+	// lost: a BDAT line too long to read its size from; the stream
+	// can no longer be followed, and the connection is ended.
+	lost bool
 }
 
-// lineKind is what a line starts with, as far as lineCut cares.
+// lineMode is what go-smtp reads next.
+type lineMode uint8
+
+const (
+	modeCommand lineMode = iota
+	modeBody             // a DATA body, up to its end
+	modeSASL             // a SASL response line
+)
+
+// lineWait is what an answer of go-smtp's will decide.
+type lineWait uint8
+
+const (
+	waitNone lineWait = iota
+	waitData          // 354: a body follows
+	waitSASL          // 334: a SASL response follows
+)
+
+// maxKeptLine bounds a MAIL or BDAT line kept whole. go-smtp refuses a
+// line over MaxLineLength, but its count lets a little more through
+// after a BDAT chunk or at the very start; twice the limit is past any
+// line it takes.
+const maxKeptLine = 2 * MaxLineLength
+
+// lineKind is what a command line starts with, as far as lineCut cares.
 type lineKind uint8
 
 const (
@@ -270,6 +311,7 @@ const (
 	lineMail
 	lineData
 	lineBdat
+	lineAuth
 )
 
 // kindOf names a line from its first four bytes, as go-smtp's parseCmd
@@ -283,20 +325,53 @@ func kindOf(h []byte) lineKind {
 		return lineData
 	case bytes.EqualFold(h, []byte("BDAT")):
 		return lineBdat
+	case bytes.EqualFold(h, []byte("AUTH")):
+		return lineAuth
 	}
 	return lineOther
 }
 
+// resume is told the code of the last reply go-smtp wrote, before each
+// read: after a cut at DATA, AUTH or a SASL response that is go-smtp's
+// answer to it, which decides what the next bytes are.
+func (l *lineCut) resume(last int) {
+	switch l.wait {
+	case waitData:
+		if last == 354 {
+			l.mode, l.dot = modeBody, dotBegin
+		}
+	case waitSASL:
+		l.mode = modeCommand
+		if last == 334 {
+			l.mode = modeSASL
+		}
+	}
+	l.wait = waitNone
+}
+
 // next takes the next bytes of the stream and returns how many of them
-// to pass on now: up to the end of the first STARTTLS, MAIL or DATA
-// line, or all.
+// to pass on now: up to the end of the first line that must be
+// answered first (see lineCut), or all.
 func (l *lineCut) next(p []byte) int {
 	i := 0
 	for i < len(p) {
+		if l.wait != waitNone {
+			return i
+		}
 		if l.skip > 0 {
 			k := int(min(l.skip, int64(len(p)-i)))
 			i += k
 			l.skip -= int64(k)
+			continue
+		}
+		if l.mode == modeBody {
+			for i < len(p) && l.dot != dotEnd {
+				l.dot = nextDotState(l.dot, p[i])
+				i++
+			}
+			if l.dot == dotEnd {
+				l.mode = modeCommand // go-smtp reads commands again
+			}
 			continue
 		}
 		filled := i
@@ -304,7 +379,7 @@ func (l *lineCut) next(p []byte) int {
 			l.head[l.n] = p[i]
 			l.n++
 			i++
-			if l.n == 4 {
+			if l.n == 4 && l.mode == modeCommand {
 				l.kind = kindOf(l.head[:4])
 			}
 		}
@@ -322,11 +397,16 @@ func (l *lineCut) next(p []byte) int {
 		} else {
 			i += j + 1
 		}
-		if keep && len(l.keep) <= MaxLineLength {
+		if keep && len(l.keep) <= maxKeptLine {
 			l.keep = append(l.keep, p[start:i]...)
 		}
 		if j < 0 {
 			break
+		}
+		if l.mode == modeSASL {
+			l.wait = waitSASL
+			l.n, l.kind = 0, lineOther
+			return i
 		}
 		stls := startsSTARTTLS(l.head[:l.n])
 		kind := l.kind
@@ -334,10 +414,18 @@ func (l *lineCut) next(p []byte) int {
 		case lineMail:
 			l.hugeSize = hugeSize(l.keep)
 		case lineBdat:
-			l.skip = bdatChunk(l.keep)
+			if len(l.keep) > maxKeptLine {
+				l.lost = true
+			} else {
+				l.skip = bdatChunk(l.keep)
+			}
+		case lineData:
+			l.wait = waitData
+		case lineAuth:
+			l.wait = waitSASL
 		}
 		l.keep, l.n, l.kind = l.keep[:0], 0, lineOther
-		if stls || kind == lineMail || kind == lineData {
+		if stls || kind == lineMail || l.wait != waitNone {
 			return i
 		}
 	}
@@ -356,11 +444,10 @@ func startsSTARTTLS(h []byte) bool {
 // bdatChunk returns the size of the chunk that follows a BDAT line, as
 // go-smtp v0.26.0 reads it (parseCmd, then handleBdat: one or two
 // arguments, the second LAST, the size a 32-bit number); 0 when go-smtp
-// refuses the command before its chunk, and reads none. A line too long
-// for go-smtp ends the connection anyway.
+// refuses the command before its chunk, and reads none.
 func bdatChunk(line []byte) int64 {
 	s := strings.TrimRight(string(line), "\r\n")
-	if len(s) < 6 || s[4] != ' ' || len(line) > MaxLineLength {
+	if len(s) < 6 || s[4] != ' ' {
 		return 0
 	}
 	args := strings.Fields(s[5:])
@@ -381,7 +468,7 @@ func bdatChunk(line []byte) int64 {
 // over the limit. The parameters are read as go-smtp reads them: words
 // split at spaces, the key before '=' in any case, the last SIZE wins.
 func hugeSize(line []byte) bool {
-	if len(line) > MaxLineLength {
+	if len(line) > maxKeptLine {
 		return false // not all of it kept: go-smtp refuses it anyway
 	}
 	huge := false
