@@ -265,11 +265,11 @@ else
 fi
 # The plugin names the browser's address before login (IMAP ID), and
 # the server counts the logins against it.
-if ! grep -a -q '\] C: A[0-9]* ID (.*"x-originating-ip" "127.0.0.1"' "$imaplog"; then
+if ! grep -a -q '\] C: A[0-9]* ID (.*"x-originating-ip" "198.51.100.23"' "$imaplog"; then
 	log "Roundcube sent no ID with x-originating-ip (stratamail_client_ip)"
 	status=1
-elif ! grep -q 'msg="imap login".*client=127.0.0.1 outcome=ok' "$tmp/stratamail.log"; then
-	log "the server's login lines lack client=127.0.0.1"
+elif ! grep -q 'msg="imap login".*client=198.51.100.23 outcome=ok' "$tmp/stratamail.log"; then
+	log "the server's login lines lack client=198.51.100.23"
 	status=1
 else
 	log "IMAP log: Roundcube named the browser's address (ID), the server used it"

@@ -654,6 +654,10 @@ const ctx = await chromium.launchPersistentContext(
       '--disable-background-networking', '--disable-component-update',
       '--disable-sync'],
     viewport: { width: 1400, height: 900 },
+    // As if from behind a reverse proxy (Roundcube trusts loopback's
+    // X-Forwarded-For here, config.inc.php.in): the plugin
+    // stratamail_client_ip names this address to the IMAP server.
+    extraHTTPHeaders: { 'X-Forwarded-For': '198.51.100.23' },
   });
 page = ctx.pages()[0] || await ctx.newPage();
 page.on('dialog', (d) => d.accept());
