@@ -279,6 +279,9 @@ type guardConn struct {
 	litIdx  uint64
 	litHold bool
 	orphan  bool
+	// appendTail follows the bytes after an APPEND's message literal,
+	// where imapserver takes only [SP] [CR] LF (appendLineEnd).
+	appendTail uint8
 
 	// STARTTLS done by the guard (starttls.go).
 	up        *tlsUp       // nil: imapserver's STARTTLS, if any
@@ -387,6 +390,14 @@ func (c *guardConn) Read(p []byte) (int, error) {
 // filter appends to dst the bytes of src to pass on; c.mu is held.
 func (c *guardConn) filter(dst, src []byte) []byte {
 	for i, b := range src {
+		if c.appendTail != 0 && !c.cut && !c.off && !c.orphan &&
+			!c.appendLineEnd(b) {
+			// imapserver has stored the message and, finding more
+			// than a line end after it, answers nothing at all
+			// (beta.8's handleAppend): replies would no longer match
+			// commands, so the connection ends here.
+			c.cut = true
+		}
 		switch {
 		case c.cut:
 			return dst
@@ -398,6 +409,9 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 				dst = append(dst, b)
 			}
 			c.in.lit--
+			if c.in.lit == 0 && c.names[c.litIdx] == "APPEND" {
+				c.appendTail = 1 // only a line end may follow
+			}
 			if c.in.lit == 0 && c.litIdx != 0 && !c.orphan {
 				// The literal is in: hold what follows until
 				// imapserver comes back for it (see Read).
@@ -483,6 +497,24 @@ func (c *guardConn) decideSort(dst []byte, ended bool) []byte {
 	}
 	c.holding, c.hold = false, c.hold[:0]
 	return dst
+}
+
+// appendLineEnd takes the next byte after an APPEND's literal and
+// reports whether it can still be the line end imapserver's CRLF
+// accepts there: an optional SP, an optional CR, then LF.
+func (c *guardConn) appendLineEnd(b byte) bool {
+	switch {
+	case b == '\n':
+		c.appendTail = 0
+	case b == ' ' && c.appendTail == 1:
+		c.appendTail = 2
+	case b == '\r' && c.appendTail < 3:
+		c.appendTail = 3
+	default:
+		c.appendTail = 0
+		return false
+	}
+	return true
 }
 
 // flushCR appends a held CR and then rest to dst.

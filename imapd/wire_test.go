@@ -469,3 +469,61 @@ func TestOrphanLiteralNotRun(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTailChecked: beta.8 stores an APPEND's message and then,
+// finding more than a line end after the literal, writes no reply at
+// all, so replies no longer match commands (and a later literal's
+// bytes ran as commands). The guard ends the connection there; a line
+// end with beta.8's optional SP, or a lone LF, still gets its OK.
+func TestAppendTailChecked(t *testing.T) {
+	inject := "z1 CREATE Injected\r\n"
+	tests := []struct {
+		name, send string
+		ok         bool
+	}{
+		{"junk after the literal",
+			"b1 APPEND INBOX {5+}\r\nhello X\r\n" + fmt.Sprintf(
+				"d1 NOOP {%d+}\r\n%s", len(inject), inject), false},
+		{"MULTIAPPEND", fmt.Sprintf(
+			"b1 APPEND INBOX {5+}\r\nhello {%d+}\r\n%s\r\n", len(inject),
+			inject), false},
+		{"SP before CRLF", "b1 APPEND INBOX {5+}\r\nhello \r\n", true},
+		{"lone LF", "b1 APPEND INBOX {5+}\r\nhello\n", true},
+	}
+	for _, tt := range tests {
+		for _, via := range transports {
+			t.Run(tt.name+"/"+via, func(t *testing.T) {
+				h := startTLSHarness(t)
+				r := h.rawVia(via, true)
+				r.send(tt.send)
+				if tt.ok {
+					if l := last(r.upTo("b1 ")); !strings.HasPrefix(l,
+						"b1 OK") {
+						t.Errorf("APPEND: %q", l)
+					}
+					return
+				}
+				var lines []string
+				for {
+					l, err := r.br.ReadString('\n')
+					if err != nil {
+						break // the server closed the connection
+					}
+					lines = append(lines, strings.TrimRight(l, "\r\n"))
+				}
+				for _, l := range lines {
+					if strings.HasPrefix(l, "z1 ") {
+						t.Errorf("a literal ran: %q", lines)
+					}
+				}
+				acct, err := h.st.Account(alice)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := acct.Folder("Injected"); err == nil {
+					t.Errorf("the literal's CREATE ran")
+				}
+			})
+		}
+	}
+}

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"crypto/tls"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -42,6 +43,8 @@ type trackedConn struct {
 	// until it has answered the line (tlsup.go).
 	cut  lineCut
 	held []byte
+	// timedOut: a read timed out; reads end the stream from then on.
+	timedOut bool
 	// banner: the first reply written (go-smtp's banner) is dropped,
 	// on a connection handed over after STARTTLS.
 	dropBanner bool
@@ -77,6 +80,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	case stageHandOver, stageEnded:
 		return 0, io.EOF
 	}
+	if c.timedOut {
+		return 0, io.EOF
+	}
 	var n int
 	var err error
 	if len(c.held) > 0 {
@@ -87,6 +93,15 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 			c.Conn.SetReadDeadline(c.dataDeadline())
 		}
 		n, err = c.rw.Read(p)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			// go-smtp goes back to reading commands after some
+			// timeouts (draining a refused body, a SASL answer, a
+			// BDAT chunk) without an answer lineCut could follow:
+			// the stream is no longer known, so it ends here. go-smtp
+			// still writes its reply to the timeout.
+			c.timedOut = true
+		}
 	}
 	// go-smtp gets nothing past a line it must answer first, such as
 	// STARTTLS, so that what a client pipelines behind one never

@@ -251,6 +251,38 @@ func TestSTARTTLSAfterBodyLine(t *testing.T) {
 	}
 }
 
+// TestTimeoutEndsStream: after a read times out where go-smtp then goes
+// back to commands without an answer the line follower could read
+// (draining a refused body), the connection ends: a STARTTLS and a
+// transaction sent after the stall never run.
+func TestTimeoutEndsStream(t *testing.T) {
+	e := newEnv(t, withTLS(t), func(s *Server) {
+		s.tune.dataReadTimeout = 300 * time.Millisecond
+	})
+	d := e.dial()
+	d.cmd("EHLO client.test", "250 ")
+	d.cmd("MAIL FROM:<s@elsewhere.test>", "250 ")
+	d.cmd("RCPT TO:<alice@example.test>", "250 ")
+	d.cmd("DATA", "354 ")
+	// A bare LF early: the body is refused before its end, and
+	// go-smtp reads on for the end, which does not come.
+	d.write("Subject: x\r\n\r\nbare\nLF\r\n" + strings.Repeat("x", 40<<10))
+	d.expect("5")
+	d.write("STARTTLS\r\nMAIL FROM:<a@elsewhere.test>\r\n" +
+		"RCPT TO:<bob@example.test>\r\nDATA\r\nSubject: injected\r\n" +
+		"\r\nevil\r\n.\r\n")
+	d.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, _ := io.ReadAll(d.r)
+	if bytes.Contains(rest, []byte("220 ")) || bytes.Contains(rest,
+		[]byte("354 ")) {
+		t.Errorf("the stream went on after the timeout: %q", rest)
+	}
+	e.stop()
+	if n := len(e.newFiles("bob@example.test")); n != 0 {
+		t.Errorf("the injected transaction stored %d messages", n)
+	}
+}
+
 // TestAfterSTARTTLS checks the session that follows STARTTLS: no
 // STARTTLS offered or taken again, go-smtp's refusals still read by our
 // tap, TLS recorded in Received, and a body line that starts with
