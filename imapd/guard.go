@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
@@ -104,11 +105,15 @@ func (l tlsGuardListener) Accept() (net.Conn, error) {
 	return &guardConn{Conn: tls.Server(c, l.config), tls: true}, nil
 }
 
-// maxHead bounds how much of a line's start is kept to read its tag and
-// command name; maxTail how much of its end, to find a literal marker.
+// maxHead bounds how much of a line's start is kept to read its tag,
+// command name and the words after (an AUTHENTICATE's initial
+// response); maxTail how much of its end, to find a literal marker.
+// maxTag is the longest tag the guard lets through (see
+// badCommandStart): with it, a command's words fit in maxHead.
 const (
-	maxHead = 64
+	maxHead = 640
 	maxTail = 32
+	maxTag  = 512
 )
 
 // maxNonSync is the largest non-synchronising literal LITERAL- allows
@@ -530,6 +535,12 @@ func (c *guardConn) flushCR(dst, rest []byte) []byte {
 func (c *guardConn) clientLineEnd() {
 	if _, ok := c.names[c.cmdIdx]; !ok && c.waitIdx == 0 &&
 		c.cmdIdx > c.answered {
+		if c.badCommandStart() {
+			// The guard could not pair replies with commands from
+			// here on: the connection ends.
+			c.cut = true
+			return
+		}
 		if c.names == nil {
 			c.names = map[uint64]string{}
 		}
@@ -599,6 +610,25 @@ func (c *guardConn) clientLineEnd() {
 			c.waitIdx = c.cmdIdx
 		}
 	}
+}
+
+// badCommandStart reports whether the first line of a command, just
+// ended, starts with what the guard cannot follow: a tag holding '+',
+// which imapserver takes (RFC 3501 does not) and whose tagged reply
+// then looks like a continuation request ("+ OK ..."), so the guard
+// would count one reply short for good; or a tag over maxTag bytes, or
+// a command name running past maxHead, so that the guard would not
+// see which command it is (an APPEND, IDLE, AUTHENTICATE, STARTTLS).
+func (c *guardConn) badCommandStart() bool {
+	h := c.in.head
+	sp := bytes.IndexByte(h, ' ')
+	if sp < 0 {
+		return len(h) > maxTag
+	}
+	if sp > maxTag || bytes.IndexByte(h[:sp], '+') >= 0 {
+		return true
+	}
+	return bytes.IndexAny(h[sp+1:], " \r\n") < 0 && len(h) == maxHead
 }
 
 // commandName is the command of the line just ended, "" if it has none.

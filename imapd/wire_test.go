@@ -527,3 +527,38 @@ func TestAppendTailChecked(t *testing.T) {
 		}
 	}
 }
+
+// TestBadCommandStartEnds: a tag with '+' (imapserver takes it; its
+// tagged reply then looks like a continuation request) or over maxTag
+// bytes would leave the guard unable to pair replies with commands, so
+// the connection ends there, and what follows never runs.
+func TestBadCommandStartEnds(t *testing.T) {
+	inject := "z1 CREATE Injected\r\n"
+	after := fmt.Sprintf("d1 NOOP {%d+}\r\n%s", len(inject), inject)
+	for _, tag := range []string{"+", "a+b", strings.Repeat("t", maxTag+1)} {
+		h := start(t, t.TempDir())
+		r := h.raw(true)
+		r.send(tag + " NOOP\r\n" + after)
+		r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var lines []string
+		for {
+			l, err := r.br.ReadString('\n')
+			if err != nil {
+				break
+			}
+			lines = append(lines, strings.TrimRight(l, "\r\n"))
+		}
+		for _, l := range lines {
+			if strings.HasPrefix(l, "z1 ") || strings.HasPrefix(l, "d1 ") {
+				t.Errorf("tag %.10q: ran on: %q", tag, lines)
+			}
+		}
+		acct, err := h.st.Account(alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acct.Folder("Injected"); err == nil {
+			t.Errorf("tag %.10q: the literal's CREATE ran", tag)
+		}
+	}
+}
