@@ -287,6 +287,13 @@ type guardConn struct {
 	// appendTail follows the bytes after an APPEND's message literal,
 	// where imapserver takes only [SP] [CR] LF (appendLineEnd).
 	appendTail uint8
+	// waitHold stops the filter after an IDLE or AUTHENTICATE line or
+	// a SASL response, until imapserver has answered it.
+	waitHold bool
+	// inQuote and quoteEsc follow quoted strings in command lines
+	// (quotedLF).
+	inQuote, quoteEsc bool
+	quotePrev         byte
 
 	// STARTTLS done by the guard (starttls.go).
 	up        *tlsUp       // nil: imapserver's STARTTLS, if any
@@ -456,6 +463,14 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		} else if !c.orphan {
 			dst = append(dst, b)
 		}
+		if c.quotedLF(b) {
+			// imapserver reads a quoted string on past a line feed
+			// (RFC 3501 allows none in one): one command line to it,
+			// two to the guard, whose count of replies would be off
+			// for good. The connection ends.
+			c.cut = true
+			return dst
+		}
 		ended := c.in.feed(b)
 		if c.holding {
 			dst = c.decideSort(dst, ended)
@@ -465,11 +480,15 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			if c.injectWant {
 				c.injectAt = len(dst)
 			}
-			if c.stlsHold || c.litHold {
+			if c.stlsHold || c.litHold || c.waitHold {
 				// Nothing behind a STARTTLS line reaches imapserver
 				// before its answer (starttls.go), nor a literal
-				// before imapserver has come back for it (Read).
-				c.stlsHold, c.litHold, c.haveAfter = false, false, true
+				// before imapserver has come back for it (Read), nor
+				// what follows an IDLE or AUTHENTICATE line or a SASL
+				// response: imapserver's answer ("+" or a tagged
+				// reply) says whether the next line is a command.
+				c.stlsHold, c.litHold, c.waitHold = false, false, false
+				c.haveAfter = true
 				c.after = append([]byte(nil), src[i+1:]...)
 				return dst
 			}
@@ -502,6 +521,37 @@ func (c *guardConn) decideSort(dst []byte, ended bool) []byte {
 	}
 	c.holding, c.hold = false, c.hold[:0]
 	return dst
+}
+
+// quotedLF follows quoted strings in command lines and reports a line
+// feed inside one. imapserver reads a quoted string only where its
+// grammar has a string, which always follows SP or '('; a quote
+// anywhere else is a syntax error that stops its parsing, after which
+// it reads to the line feed. Lines that are not commands (a SASL
+// response, DONE) hold no quoted strings.
+func (c *guardConn) quotedLF(b byte) bool {
+	prev := c.quotePrev
+	c.quotePrev = b
+	if c.waitIdx != 0 {
+		c.inQuote, c.quoteEsc = false, false
+		return false
+	}
+	switch {
+	case c.quoteEsc:
+		c.quoteEsc = false
+	case c.inQuote && b == '\\':
+		c.quoteEsc = true
+	case c.inQuote && b == '"':
+		c.inQuote = false
+	case b == '"' && (prev == ' ' || prev == '('):
+		c.inQuote = true
+	case b == '\n' && c.inQuote:
+		return true
+	}
+	if b == '\n' {
+		c.inQuote, c.quoteEsc = false, false
+	}
+	return false
 }
 
 // appendLineEnd takes the next byte after an APPEND's literal and
@@ -592,6 +642,8 @@ func (c *guardConn) clientLineEnd() {
 		// A line that is not a command: DONE or a SASL response.
 		if c.waitIdle && upper(c.in.token(0)) == "DONE" {
 			c.waitIdx, c.waitIdle = 0, false // commands may follow
+		} else if !c.waitIdle {
+			c.waitHold = true // another "+", or the end of the exchange?
 		}
 		return
 	}
@@ -604,10 +656,10 @@ func (c *guardConn) clientLineEnd() {
 			c.off, c.tlsIdx, c.tlsRaw = true, c.cmdIdx, false
 		}
 	case "IDLE":
-		c.waitIdx, c.waitIdle = c.cmdIdx, true
+		c.waitIdx, c.waitIdle, c.waitHold = c.cmdIdx, true, true
 	case "AUTHENTICATE":
 		if c.in.token(3) == "" { // no initial response: one will follow
-			c.waitIdx = c.cmdIdx
+			c.waitIdx, c.waitHold = c.cmdIdx, true
 		}
 	}
 }

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -560,5 +561,77 @@ func TestBadCommandStartEnds(t *testing.T) {
 		if _, err := acct.Folder("Injected"); err == nil {
 			t.Errorf("tag %.10q: the literal's CREATE ran", tag)
 		}
+	}
+}
+
+// TestQuotedLineFeedEnds: imapserver reads a quoted string on past a
+// line feed, so "x\ny" is one command line to it and two to the guard,
+// whose reply count would be off for good (a later literal ran). The
+// connection ends at such a line feed, before and after login; a
+// stray quote that imapserver refuses as syntax does not count.
+func TestQuotedLineFeedEnds(t *testing.T) {
+	inject := "z1 CREATE Injected\r\n"
+	after := fmt.Sprintf("d1 NOOP {%d+}\r\n%s", len(inject), inject)
+	for _, tc := range []struct {
+		login bool
+		line  string
+	}{
+		{true, "q1 LIST \"\" \"x\ny\"\r\n"},
+		{false, "q1 LOGIN \"x\" \"p\nq\"\r\n"},
+		{true, "q1 SELECT \"a\\\"\nb\"\r\n"},
+	} {
+		h := start(t, t.TempDir())
+		r := h.raw(tc.login)
+		login := ""
+		if !tc.login {
+			login = fmt.Sprintf("l1 LOGIN %s %q\r\n", alice, alicePW)
+		}
+		r.send(tc.line + login + after)
+		r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rest, _ := io.ReadAll(r.br)
+		if strings.Contains(string(rest), "z1 ") {
+			t.Errorf("%q: the literal ran: %q", tc.line, rest)
+		}
+		acct, err := h.st.Account(alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := acct.Folder("Injected"); err == nil {
+			t.Errorf("%q: the literal's CREATE ran", tc.line)
+		}
+	}
+	h := start(t, t.TempDir())
+	r := h.raw(true)
+	if l := last(r.cmd(`SELECT INBOX"x`)); !strings.Contains(l, " BAD ") &&
+		!strings.Contains(l, " NO ") {
+		t.Errorf("a stray quote: %q", l)
+	}
+	if l := last(r.cmd("NOOP")); !strings.Contains(l, " OK ") {
+		t.Errorf("after a stray quote: %q", l)
+	}
+}
+
+// TestWaitLinesFollowAnswers: a line after AUTHENTICATE without an
+// initial response, or after IDLE, is a SASL response or DONE only if
+// imapserver took the command; refused at once (AUTHENTICATE after
+// login), the next line is a command, and replies stay paired (an ID
+// after it is answered as ID).
+func TestWaitLinesFollowAnswers(t *testing.T) {
+	h := start(t, t.TempDir())
+	r := h.raw(true)
+	r.send("b1 AUTHENTICATE PLAIN \r\nn0 NOOP\r\n")
+	if l := last(r.upTo("n0 ")); !strings.HasPrefix(l, "n0 OK") {
+		t.Errorf("NOOP after a refused AUTHENTICATE: %q", l)
+	}
+	if got := r.cmd("ID NIL"); len(got) != 2 || got[0] != idReply ||
+		!strings.HasSuffix(got[1], "OK ID completed") {
+		t.Errorf("ID after it: %q", got)
+	}
+	r2 := h.raw(false)
+	r2.send("i1 IDLE\r\nDONE\r\n")
+	lines := r2.upTo("i1 ")
+	if !strings.Contains(last(lines), " BAD ") &&
+		!strings.Contains(last(lines), " NO ") {
+		t.Errorf("IDLE before login: %q", lines)
 	}
 }
