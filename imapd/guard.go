@@ -449,9 +449,11 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			}
 		}
 		if c.heldCR {
+			// A CR at a command start, and no LF: a bare CR, which
+			// imapserver may take for a line end (see quotedLF).
 			c.heldCR = false
-			dst = append(dst, '\r')
-			c.in.feed('\r')
+			c.cut = true
+			return dst
 		}
 		if !c.in.mid && c.waitIdx == 0 {
 			c.sent++ // a command starts
@@ -536,6 +538,14 @@ func (c *guardConn) quotedLF(b byte) bool {
 		c.inQuote, c.quoteEsc = false, false
 		return false
 	}
+	if b == '\n' && c.inQuote {
+		return true // escaped or not: imapserver's Quoted reads on
+	}
+	if prev == '\r' && b != '\n' && !c.inQuote && !c.quoteEsc {
+		// A bare CR: after an error imapserver's DiscardLine stops at
+		// a CR as at an LF, and the next command starts behind it.
+		return true
+	}
 	switch {
 	case c.quoteEsc:
 		c.quoteEsc = false
@@ -545,8 +555,6 @@ func (c *guardConn) quotedLF(b byte) bool {
 		c.inQuote = false
 	case b == '"' && (prev == ' ' || prev == '('):
 		c.inQuote = true
-	case b == '\n' && c.inQuote:
-		return true
 	}
 	if b == '\n' {
 		c.inQuote, c.quoteEsc = false, false

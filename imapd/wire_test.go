@@ -579,6 +579,12 @@ func TestQuotedLineFeedEnds(t *testing.T) {
 		{true, "q1 LIST \"\" \"x\ny\"\r\n"},
 		{false, "q1 LOGIN \"x\" \"p\nq\"\r\n"},
 		{true, "q1 SELECT \"a\\\"\nb\"\r\n"},
+		// An escaped LF: imapserver's Quoted reads on all the same.
+		{true, "q1 LIST \"\" \"x\\\ny\"\r\n"},
+		// A bare CR: after an error, imapserver's DiscardLine stops
+		// there, and the next command starts behind it.
+		{true, "q1 NOOP x\rz1 CREATE Injected\r\n"},
+		{true, "\rz1 CREATE Injected\r\n"},
 	} {
 		h := start(t, t.TempDir())
 		r := h.raw(tc.login)
