@@ -116,6 +116,10 @@ const (
 	maxTag  = 512
 )
 
+// maxWaitLine bounds a line that is not a command (DONE, a SASL
+// response), well under imapserver's 4096-byte line reader buffer.
+const maxWaitLine = 1024
+
 // maxNonSync is the largest non-synchronising literal LITERAL- allows
 // (RFC 7888 §5); imapserver advertises LITERAL- and enforces it.
 const maxNonSync = 4096
@@ -288,8 +292,10 @@ type guardConn struct {
 	// where imapserver takes only [SP] [CR] LF (appendLineEnd).
 	appendTail uint8
 	// waitHold stops the filter after an IDLE or AUTHENTICATE line or
-	// a SASL response, until imapserver has answered it.
+	// a SASL response, until imapserver has answered it; waitLen is the
+	// length of a line that is not a command (maxWaitLine).
 	waitHold bool
+	waitLen  int
 	// inQuote and quoteEsc follow quoted strings in command lines
 	// (quotedLF).
 	inQuote, quoteEsc bool
@@ -465,6 +471,18 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		} else if !c.orphan {
 			dst = append(dst, b)
 		}
+		if c.waitIdx != 0 {
+			// DONE or a SASL response: imapserver reads these with
+			// a line reader that splits a line over its 4096-byte
+			// buffer and takes the rest for the next command.
+			if c.waitLen++; c.waitLen > maxWaitLine {
+				c.cut = true
+				return dst
+			}
+		}
+		if b == '\n' {
+			c.waitLen = 0
+		}
 		if c.quotedLF(b) {
 			// imapserver reads a quoted string on past a line feed
 			// (RFC 3501 allows none in one): one command line to it,
@@ -541,9 +559,11 @@ func (c *guardConn) quotedLF(b byte) bool {
 	if b == '\n' && c.inQuote {
 		return true // escaped or not: imapserver's Quoted reads on
 	}
-	if prev == '\r' && b != '\n' && !c.inQuote && !c.quoteEsc {
+	if prev == '\r' && b != '\n' {
 		// A bare CR: after an error imapserver's DiscardLine stops at
 		// a CR as at an LF, and the next command starts behind it.
+		// In a quoted string too: the guard's idea of one may be a
+		// quote imapserver never reads as one.
 		return true
 	}
 	switch {
@@ -648,10 +668,12 @@ func (c *guardConn) clientLineEnd() {
 	}
 	if c.waitIdx != 0 {
 		// A line that is not a command: DONE or a SASL response.
+		// imapserver answers it, or sends another "+", before reading
+		// on; its answer says whether the next line is a command (it
+		// ends IDLE with BAD on any line but DONE).
+		c.waitHold = true
 		if c.waitIdle && upper(c.in.token(0)) == "DONE" {
 			c.waitIdx, c.waitIdle = 0, false // commands may follow
-		} else if !c.waitIdle {
-			c.waitHold = true // another "+", or the end of the exchange?
 		}
 		return
 	}

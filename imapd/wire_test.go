@@ -585,6 +585,9 @@ func TestQuotedLineFeedEnds(t *testing.T) {
 		// there, and the next command starts behind it.
 		{true, "q1 NOOP x\rz1 CREATE Injected\r\n"},
 		{true, "\rz1 CREATE Injected\r\n"},
+		// A quote imapserver does not read as a string hides no CR.
+		{true, "q1 NOOP \"x\rz1 CREATE Injected\r\n"},
+		{true, "q1 NOOP \"x\rz1 CREATE \"Q\"\r\n"},
 	} {
 		h := start(t, t.TempDir())
 		r := h.raw(tc.login)
@@ -632,6 +635,35 @@ func TestWaitLinesFollowAnswers(t *testing.T) {
 	if got := r.cmd("ID NIL"); len(got) != 2 || got[0] != idReply ||
 		!strings.HasSuffix(got[1], "OK ID completed") {
 		t.Errorf("ID after it: %q", got)
+	}
+	// IDLE ended by a line that is not DONE: BAD, and the next line is
+	// a command, counted as one (the ID is answered as ID).
+	r.cmd("SELECT INBOX")
+	r.send("i0 IDLE\r\n")
+	r.upTo("+ ")
+	r.send("DONX\r\nn1 NOOP\r\n")
+	if l := r.upTo("n1 "); !strings.HasPrefix(l[0], "i0 BAD") ||
+		!strings.HasPrefix(last(l), "n1 OK") {
+		t.Errorf("IDLE ended by DONX: %q", l)
+	}
+	if got := r.cmd("ID NIL"); len(got) != 2 || got[0] != idReply {
+		t.Errorf("ID after it: %q", got)
+	}
+	// A line that is not a command, over imapserver's 4096-byte line
+	// reader buffer, would be split by it: the connection ends.
+	for _, first := range []string{"i0 IDLE", "s0 AUTHENTICATE PLAIN"} {
+		r3 := h.raw(!strings.Contains(first, "AUTH"))
+		if strings.Contains(first, "IDLE") {
+			r3.cmd("SELECT INBOX")
+		}
+		r3.send(first + "\r\n")
+		r3.upTo("+")
+		r3.send(strings.Repeat("X", 4096) + "z1 CREATE Injected\r\n")
+		r3.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		rest, _ := io.ReadAll(r3.br)
+		if strings.Contains(string(rest), "z1 ") {
+			t.Errorf("%s, a long line: %q", first, rest)
+		}
 	}
 	r2 := h.raw(false)
 	r2.send("i1 IDLE\r\nDONE\r\n")
