@@ -116,6 +116,10 @@ const (
 	maxTag  = 512
 )
 
+// maxCommandBytes bounds a command's bytes outside its literals, under
+// the 50 KiB at which imapserver's decoder gives up in mid-line.
+const maxCommandBytes = 48 << 10
+
 // maxWaitLine bounds a line that is not a command (DONE, a SASL
 // response), well under imapserver's 4096-byte line reader buffer.
 const maxWaitLine = 1024
@@ -296,6 +300,9 @@ type guardConn struct {
 	// length of a line that is not a command (maxWaitLine).
 	waitHold bool
 	waitLen  int
+	// cmdLen counts the bytes of the command being read, literals
+	// aside, as imapserver's decoder does (maxCommandBytes).
+	cmdLen int
 	// inQuote and quoteEsc follow quoted strings in command lines
 	// (quotedLF).
 	inQuote, quoteEsc bool
@@ -462,6 +469,7 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			return dst
 		}
 		if !c.in.mid && c.waitIdx == 0 {
+			c.cmdLen = 0
 			c.sent++ // a command starts
 			c.cmdIdx = c.sent
 			c.holding = c.offersSort() // is it SORT?
@@ -479,6 +487,13 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 				c.cut = true
 				return dst
 			}
+		} else if c.cmdLen++; c.cmdLen > maxCommandBytes {
+			// imapserver's decoder stops at 50 KiB of a command's
+			// bytes (literals aside) and starts the next command in
+			// the middle of the line: one command to the guard, two
+			// to it.
+			c.cut = true
+			return dst
 		}
 		if b == '\n' {
 			c.waitLen = 0

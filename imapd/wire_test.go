@@ -673,3 +673,28 @@ func TestWaitLinesFollowAnswers(t *testing.T) {
 		t.Errorf("IDLE before login: %q", lines)
 	}
 }
+
+// TestLongCommandEnds: imapserver's decoder gives up at 50 KiB of a
+// command (literals aside) and then starts the next command in the
+// middle of the line, so one line would be two commands to it and one
+// to the guard. Past 48 KiB the connection ends; below, a long command
+// is answered once and the replies stay paired.
+func TestLongCommandEnds(t *testing.T) {
+	h := start(t, t.TempDir())
+	r := h.raw(true)
+	if l := last(r.cmd(`LIST "" ` + strings.Repeat("x", 40<<10))); !strings.
+		Contains(l, " OK ") && !strings.Contains(l, " NO ") {
+		t.Errorf("a 40 KiB LIST: %.80q", l)
+	}
+	if got := r.cmd("ID NIL"); len(got) != 2 || got[0] != idReply {
+		t.Errorf("ID after it: %q", got)
+	}
+	r.send(`a1 LIST "" ` + strings.Repeat("x", 51192) +
+		" z1 CREATE Injected\r\nz2 CREATE Injected2\r\n")
+	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, _ := io.ReadAll(r.br)
+	if strings.Contains(string(rest), "z1 ") ||
+		strings.Contains(string(rest), "z2 ") {
+		t.Errorf("ran on: %q", rest)
+	}
+}
