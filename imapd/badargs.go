@@ -52,22 +52,30 @@ func badNameLine(line []byte) []byte {
 		[]byte("NO [CANNOT] Invalid mailbox name\r"), 1)
 }
 
-// literalTooBigLine turns a rewritten "tag BAD [CLIENTBUG] Invalid
-// arguments" line start into the refusal of a non-synchronising literal
-// over LITERAL-'s limit, after which the guard ends the connection.
-func literalTooBigLine(line []byte) []byte {
-	return bytes.Replace(line, []byte(badArgsReply), []byte(
-		"BAD [CLIENTBUG] Non-synchronizing literals are limited to "+
-			"4096 bytes\r"), 1)
+// cutLine turns a rewritten "tag BAD [CLIENTBUG] Invalid arguments"
+// line start into the refusal of a command after which the guard ends
+// the connection: a non-synchronising literal over LITERAL-'s limit
+// (literal), or input it cannot follow (guard.go: a bare CR, a tag
+// with '+', a command over 48 KiB, ...).
+func cutLine(line []byte, literal bool) []byte {
+	text := "BAD [CLIENTBUG] Command not accepted; closing the connection\r"
+	if literal {
+		text = "BAD [CLIENTBUG] Non-synchronizing literals are limited " +
+			"to 4096 bytes\r"
+	}
+	return bytes.Replace(line, []byte(badArgsReply), []byte(text), 1)
 }
 
-// badArguments logs a command refused so; literal means for a
-// non-synchronising literal over the limit.
-func (s *session) badArguments(command string, literal bool) {
+// badArguments logs a command refused so; cut means the guard ends the
+// connection after it, literal that it is for a non-synchronising
+// literal over the limit.
+func (s *session) badArguments(command string, cut, literal bool) {
 	reason, reply := "invalid arguments", "BAD"
 	switch {
 	case literal:
 		reason = "literal too large"
+	case cut:
+		reason = "input the server cannot follow"
 	case mailboxOnly[command]:
 		reason, reply = "invalid mailbox name", "NO"
 	}

@@ -270,9 +270,12 @@ type guardConn struct {
 
 	// badArgs logs a command whose arguments go-imap refused with
 	// SERVERBUG (badargs.go); set by the session.
-	badArgs func(command string, literal bool)
+	badArgs func(command string, cut, literal bool)
 	// readFailed: reading the connection failed (see decideOut).
 	readFailed bool
+	// cutLiteral: the stream was cut for an oversized LITERAL- literal
+	// (other cuts are for what the guard cannot follow).
+	cutLiteral bool
 	// names holds the command names of the commands not yet
 	// answered, by position.
 	names map[uint64]string
@@ -648,7 +651,7 @@ func (c *guardConn) clientLineEnd() {
 	case (ok || bad) && nonSync && (bad || size > maxNonSync):
 		// imapserver refuses it but would run its bytes as
 		// commands: let the line through for the BAD, then end.
-		c.cut = true
+		c.cut, c.cutLiteral = true, true
 		return
 	case bad:
 		c.off = true
@@ -835,13 +838,13 @@ func (c *guardConn) decideOut(dst []byte, b byte, end bool) []byte {
 			// shutdown): its words stand, for no one to read.
 			out = nil
 		case c.cut:
-			out = literalTooBigLine(out)
+			out = cutLine(out, c.cutLiteral)
 			name = "" // the command is not known to be what failed
 		case mailboxOnly[name]:
 			out = badNameLine(out)
 		}
 		if c.badArgs != nil && !c.readFailed {
-			c.badArgs(name, c.cut)
+			c.badArgs(name, c.cut, c.cutLiteral)
 		}
 	}
 	if out == nil {
