@@ -30,6 +30,12 @@ import (
 // command gets go-imap's "BAD Unknown command". The guard is above TLS
 // on implicit TLS and after STARTTLS (starttls.go), so these offer SORT
 // too.
+//
+// TODO: a client that sends ENABLE IMAP4rev2 (not advertised, but
+// imapserver takes it) gets its SEARCH answers as ESEARCH, and so its
+// SORT answered as "* ESEARCH ... ALL ..." with "SEARCH completed".
+// Refusing that ENABLE, or rewriting ESEARCH too, would fix it; no
+// client tested sends it.
 
 // maxSortHead bounds the command start held back to recognise SORT:
 // room for a long tag and a long list of criteria.
