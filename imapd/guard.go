@@ -288,20 +288,22 @@ type guardConn struct {
 	// line unread (its DiscardLine returns at once after a literal),
 	// which then fails as a command and ends the connection. So the
 	// guard stops at a non-synchronising literal's marker line
-	// (litHold) and at the end of any literal's data, until
+	// (holdLine) and at the end of any literal's data, until
 	// imapserver comes back for more: if it has answered the command
 	// by then, what is left of the command is dropped (orphan). litIdx
 	// is the command of the literal being passed.
-	litIdx  uint64
-	litHold bool
-	orphan  bool
+	litIdx uint64
+	orphan bool
 	// appendTail follows the bytes after an APPEND's message literal,
 	// where imapserver takes only [SP] [CR] LF (appendLineEnd).
 	appendTail uint8
-	// waitHold stops the filter after an IDLE or AUTHENTICATE line or
-	// a SASL response, until imapserver has answered it; waitLen is the
-	// length of a line that is not a command (maxWaitLine).
-	waitHold bool
+	// holdLine stops the filter at the end of the current line, the
+	// rest held (holdRest) until imapserver reads again: after a
+	// STARTTLS line, a non-synchronising literal's marker, an IDLE or
+	// AUTHENTICATE line or a SASL response, imapserver's answer says
+	// what the next bytes are. waitLen is the length of a line that
+	// is not a command (maxWaitLine).
+	holdLine bool
 	waitLen  int
 	// cmdLen counts the bytes of the command being read, literals
 	// aside, as imapserver's decoder does (maxCommandBytes).
@@ -314,12 +316,11 @@ type guardConn struct {
 	// STARTTLS done by the guard (starttls.go).
 	up        *tlsUp       // nil: imapserver's STARTTLS, if any
 	stage     atomic.Int32 // stagePlain … stageGone
-	stlsHold  bool         // a STARTTLS line just ended: hold the rest
-	after     []byte       // the bytes behind it, until it is answered
-	haveAfter bool
-	upNext    bool       // its OK is being written: TLS after it
-	next      *guardConn // the connection's guard once in TLS
-	greeting  bool       // the greeting is still to be dropped
+	after     []byte       // bytes held back (holdRest), and whether
+	haveAfter bool         // there are any
+	upNext    bool         // its OK is being written: TLS after it
+	next      *guardConn   // the connection's guard once in TLS
+	greeting  bool         // the greeting is still to be dropped
 }
 
 // sortMarker returns the connection's SORT marker, made on first use.
@@ -443,8 +444,7 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			if c.in.lit == 0 && c.litIdx != 0 && !c.orphan {
 				// The literal is in: hold what follows until
 				// imapserver comes back for it (see Read).
-				c.haveAfter = true
-				c.after = append([]byte(nil), src[i+1:]...)
+				c.holdRest(src[i+1:])
 				return dst
 			}
 			continue
@@ -482,30 +482,7 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 		} else if !c.orphan {
 			dst = append(dst, b)
 		}
-		if c.waitIdx != 0 {
-			// DONE or a SASL response: imapserver reads these with
-			// a line reader that splits a line over its 4096-byte
-			// buffer and takes the rest for the next command.
-			if c.waitLen++; c.waitLen > maxWaitLine {
-				c.cut = true
-				return dst
-			}
-		} else if c.cmdLen++; c.cmdLen > maxCommandBytes {
-			// imapserver's decoder stops at 50 KiB of a command's
-			// bytes (literals aside) and starts the next command in
-			// the middle of the line: one command to the guard, two
-			// to it.
-			c.cut = true
-			return dst
-		}
-		if b == '\n' {
-			c.waitLen = 0
-		}
-		if c.quotedLF(b) {
-			// imapserver reads a quoted string on past a line feed
-			// (RFC 3501 allows none in one): one command line to it,
-			// two to the guard, whose count of replies would be off
-			// for good. The connection ends.
+		if c.unfollowable(b) {
 			c.cut = true
 			return dst
 		}
@@ -518,16 +495,9 @@ func (c *guardConn) filter(dst, src []byte) []byte {
 			if c.injectWant {
 				c.injectAt = len(dst)
 			}
-			if c.stlsHold || c.litHold || c.waitHold {
-				// Nothing behind a STARTTLS line reaches imapserver
-				// before its answer (starttls.go), nor a literal
-				// before imapserver has come back for it (Read), nor
-				// what follows an IDLE or AUTHENTICATE line or a SASL
-				// response: imapserver's answer ("+" or a tagged
-				// reply) says whether the next line is a command.
-				c.stlsHold, c.litHold, c.waitHold = false, false, false
-				c.haveAfter = true
-				c.after = append([]byte(nil), src[i+1:]...)
+			if c.holdLine {
+				c.holdLine = false
+				c.holdRest(src[i+1:])
 				return dst
 			}
 		}
@@ -559,6 +529,37 @@ func (c *guardConn) decideSort(dst []byte, ended bool) []byte {
 	}
 	c.holding, c.hold = false, c.hold[:0]
 	return dst
+}
+
+// holdRest keeps rest, the client's bytes behind a point where
+// imapserver must answer or read on before the guard can tell what
+// they are (see holdLine); Read filters them when imapserver reads
+// again; c.mu is held.
+func (c *guardConn) holdRest(rest []byte) {
+	c.haveAfter = true
+	c.after = append([]byte(nil), rest...)
+}
+
+// unfollowable takes the next byte of a line outside literals and
+// reports whether imapserver would read the line otherwise than the
+// guard, which must then end the connection: a line that is not a
+// command (DONE, a SASL response) over maxWaitLine, which
+// imapserver's 4096-byte line reader would split and run the rest of;
+// a command over maxCommandBytes, where imapserver's decoder gives up
+// and starts the next command in mid-line; a line feed in a quoted
+// string or a bare CR (quotedLF). c.mu is held.
+func (c *guardConn) unfollowable(b byte) bool {
+	if c.waitIdx != 0 {
+		if c.waitLen++; c.waitLen > maxWaitLine {
+			return true
+		}
+	} else if c.cmdLen++; c.cmdLen > maxCommandBytes {
+		return true
+	}
+	if b == '\n' {
+		c.waitLen = 0
+	}
+	return c.quotedLF(b)
 }
 
 // quotedLF follows quoted strings in command lines and reports a line
@@ -660,7 +661,7 @@ func (c *guardConn) clientLineEnd() {
 		c.in.lit = size
 		c.in.tail = c.in.tail[:0] // the line goes on after the literal
 		if !c.orphan {
-			c.litIdx, c.litHold = c.cmdIdx, true
+			c.litIdx, c.holdLine = c.cmdIdx, true
 		}
 		return
 	case ok && c.orphan:
@@ -689,25 +690,25 @@ func (c *guardConn) clientLineEnd() {
 		// imapserver answers it, or sends another "+", before reading
 		// on; its answer says whether the next line is a command (it
 		// ends IDLE with BAD on any line but DONE).
-		c.waitHold = true
+		c.holdLine = true
 		if c.waitIdle && upper(c.in.token(0)) == "DONE" {
 			c.waitIdx, c.waitIdle = 0, false // commands may follow
 		}
 		return
 	}
-	switch upper(c.in.token(1)) {
+	switch c.commandName() {
 	case "STARTTLS":
 		switch {
 		case c.up != nil: // ours to do, if imapserver accepts it
-			c.tlsIdx, c.stlsHold = c.cmdIdx, true
+			c.tlsIdx, c.holdLine = c.cmdIdx, true
 		case !c.tls: // above TLS, imapserver refuses it
 			c.off, c.tlsIdx, c.tlsRaw = true, c.cmdIdx, false
 		}
 	case "IDLE":
-		c.waitIdx, c.waitIdle, c.waitHold = c.cmdIdx, true, true
+		c.waitIdx, c.waitIdle, c.holdLine = c.cmdIdx, true, true
 	case "AUTHENTICATE":
 		if c.in.token(3) == "" { // no initial response: one will follow
-			c.waitIdx, c.waitHold = c.cmdIdx, true
+			c.waitIdx, c.holdLine = c.cmdIdx, true
 		}
 	}
 }
@@ -732,15 +733,7 @@ func (c *guardConn) badCommandStart() bool {
 }
 
 // commandName is the command of the line just ended, "" if it has none.
-func (c *guardConn) commandName() string {
-	name := c.in.token(1)
-	for i := 0; i < len(name); i++ {
-		if name[i] >= 'a' && name[i] <= 'z' {
-			return upper(name)
-		}
-	}
-	return name
-}
+func (c *guardConn) commandName() string { return upper(c.in.token(1)) }
 
 // upper upper-cases a command word as imapserver does, with
 // strings.ToUpper: "ſtarttls" (U+017F) is STARTTLS to it, and so to us.

@@ -309,14 +309,7 @@ func TestOversizedNonSyncLiteralNotRun(t *testing.T) {
 				r := h.rawVia(via, true)
 				r.cmd("SELECT INBOX")
 				r.send(tt.marker + tt.data)
-				var lines []string
-				for {
-					l, err := r.br.ReadString('\n')
-					if err != nil {
-						break // the server closed the connection
-					}
-					lines = append(lines, strings.TrimRight(l, "\r\n"))
-				}
+				lines := r.readToClose()
 				if len(lines) == 0 || !strings.HasPrefix(lines[0], "a1 ") ||
 					strings.HasPrefix(lines[0], "a1 OK") ||
 					strings.Contains(lines[0], "SERVERBUG") {
@@ -327,11 +320,7 @@ func TestOversizedNonSyncLiteralNotRun(t *testing.T) {
 						t.Errorf("literal bytes were run: %q", lines)
 					}
 				}
-				acct, err := h.st.Account(alice)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := acct.Folder("Injected"); err == nil {
+				if h.hasFolder("Injected") {
 					t.Errorf("the literal's CREATE ran")
 				}
 			})
@@ -459,11 +448,7 @@ func TestOrphanLiteralNotRun(t *testing.T) {
 						t.Errorf("the literal ran: %q", lines)
 					}
 				}
-				acct, err := h.st.Account(alice)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := acct.Folder("Injected"); err == nil {
+				if h.hasFolder("Injected") {
 					t.Errorf("the literal's CREATE ran")
 				}
 			})
@@ -504,24 +489,13 @@ func TestAppendTailChecked(t *testing.T) {
 					}
 					return
 				}
-				var lines []string
-				for {
-					l, err := r.br.ReadString('\n')
-					if err != nil {
-						break // the server closed the connection
-					}
-					lines = append(lines, strings.TrimRight(l, "\r\n"))
-				}
+				lines := r.readToClose()
 				for _, l := range lines {
 					if strings.HasPrefix(l, "z1 ") {
 						t.Errorf("a literal ran: %q", lines)
 					}
 				}
-				acct, err := h.st.Account(alice)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if _, err := acct.Folder("Injected"); err == nil {
+				if h.hasFolder("Injected") {
 					t.Errorf("the literal's CREATE ran")
 				}
 			})
@@ -540,25 +514,13 @@ func TestBadCommandStartEnds(t *testing.T) {
 		h := start(t, t.TempDir())
 		r := h.raw(true)
 		r.send(tag + " NOOP\r\n" + after)
-		r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		var lines []string
-		for {
-			l, err := r.br.ReadString('\n')
-			if err != nil {
-				break
-			}
-			lines = append(lines, strings.TrimRight(l, "\r\n"))
-		}
+		lines := r.readToClose()
 		for _, l := range lines {
 			if strings.HasPrefix(l, "z1 ") || strings.HasPrefix(l, "d1 ") {
 				t.Errorf("tag %.10q: ran on: %q", tag, lines)
 			}
 		}
-		acct, err := h.st.Account(alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := acct.Folder("Injected"); err == nil {
+		if h.hasFolder("Injected") {
 			t.Errorf("tag %.10q: the literal's CREATE ran", tag)
 		}
 	}
@@ -601,11 +563,7 @@ func TestQuotedLineFeedEnds(t *testing.T) {
 		if strings.Contains(string(rest), "z1 ") {
 			t.Errorf("%q: the literal ran: %q", tc.line, rest)
 		}
-		acct, err := h.st.Account(alice)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := acct.Folder("Injected"); err == nil {
+		if h.hasFolder("Injected") {
 			t.Errorf("%q: the literal's CREATE ran", tc.line)
 		}
 	}
@@ -697,4 +655,29 @@ func TestLongCommandEnds(t *testing.T) {
 		strings.Contains(string(rest), "z2 ") {
 		t.Errorf("ran on: %q", rest)
 	}
+}
+
+// readToClose reads the server's lines until it closes the connection,
+// or 10 seconds pass.
+func (r *raw) readToClose() []string {
+	r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var lines []string
+	for {
+		l, err := r.br.ReadString('\n')
+		if err != nil {
+			return lines
+		}
+		lines = append(lines, strings.TrimRight(l, "\r\n"))
+	}
+}
+
+// hasFolder reports whether alice has the folder name.
+func (h *harness) hasFolder(name string) bool {
+	h.t.Helper()
+	acct, err := h.st.Account(alice)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	_, err = acct.Folder(name)
+	return err == nil
 }

@@ -39,14 +39,14 @@ type trackedConn struct {
 	starttls *tls.Config
 	// stage is where the connection stands with TLS; see tlsup.go.
 	stage atomic.Int32
-	// cut and held keep what follows a STARTTLS line from go-smtp
-	// until it has answered the line (tlsup.go).
+	// cut and held keep from go-smtp what follows a line it must
+	// answer first, until it has (lineCut, wire.go).
 	cut  lineCut
 	held []byte
 	// timedOut: a read timed out; reads end the stream from then on.
 	timedOut bool
-	// banner: the first reply written (go-smtp's banner) is dropped,
-	// on a connection handed over after STARTTLS.
+	// dropBanner: the first reply written (go-smtp's banner) is
+	// dropped, on a connection handed over after STARTTLS.
 	dropBanner bool
 
 	// dataMode is set by a DATA/BDAT body read and cleared when
@@ -154,7 +154,7 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 		c.stage.CompareAndSwap(stagePlain, stageUpgrade)
 	}
 	if err == nil {
-		n = all
+		n = all // what was dropped or rewritten counts as written
 	}
 	return n, err
 }

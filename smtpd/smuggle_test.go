@@ -135,6 +135,13 @@ func (d *dialogue) startTLS() *dialogue {
 	d.t.Helper()
 	d.cmd("EHLO client.test", "250 ")
 	d.cmd("STARTTLS", "220 ")
+	return d.handshake()
+}
+
+// handshake does the client's TLS handshake on d's connection, after a
+// 220 to STARTTLS, and returns the dialogue in TLS.
+func (d *dialogue) handshake() *dialogue {
+	d.t.Helper()
 	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
 	if err := tc.Handshake(); err != nil {
 		d.t.Fatal(err)
@@ -164,11 +171,7 @@ func TestSTARTTLSPipelining(t *testing.T) {
 				"RCPT TO:<alice@example.test>\r\nDATA\r\n" +
 				"Subject: injected\r\n\r\nevil\r\n.\r\n")
 			d.expect("220 ")
-			tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
-			if err := tc.Handshake(); err != nil {
-				t.Fatal(err)
-			}
-			sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+			sd := d.handshake()
 			// No banner after STARTTLS; no MAIL ran, and EHLO is due.
 			sd.cmd("RCPT TO:<alice@example.test>", "5")
 			sd.cmd("MAIL FROM:<s@elsewhere.test>", "502 5.5.1 Please introduce")
@@ -203,11 +206,7 @@ func TestSTARTTLSAfterChunk(t *testing.T) {
 	d.write("STARTTLS\r\nRCPT TO:<bob@example.test>\r\n" +
 		fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body))
 	d.expect("220 ")
-	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+	sd := d.handshake()
 	sd.cmd("EHLO client.test", "250 ")
 	sd.cmd("QUIT", "221 ")
 	e.stop()
@@ -238,11 +237,7 @@ func TestSTARTTLSAfterBodyLine(t *testing.T) {
 		len(inject)) + inject)
 	d.expect("250 ")
 	d.expect("220 ")
-	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	sd := &dialogue{t: t, c: tc, r: bufio.NewReader(tc)}
+	sd := d.handshake()
 	sd.cmd("EHLO client.test", "250 ")
 	sd.cmd("QUIT", "221 ")
 	e.stop()

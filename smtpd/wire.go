@@ -403,33 +403,37 @@ func (l *lineCut) next(p []byte) int {
 		if j < 0 {
 			break
 		}
-		if l.mode == modeSASL {
-			l.wait = waitSASL
-			l.n, l.kind = 0, lineOther
-			return i
-		}
-		stls := startsSTARTTLS(l.head[:l.n])
-		kind := l.kind
-		switch kind {
-		case lineMail:
-			l.hugeSize = hugeSize(l.keep)
-		case lineBdat:
-			if len(l.keep) > maxKeptLine {
-				l.lost = true
-			} else {
-				l.skip = bdatChunk(l.keep)
-			}
-		case lineData:
-			l.wait = waitData
-		case lineAuth:
-			l.wait = waitSASL
-		}
-		l.keep, l.n, l.kind = l.keep[:0], 0, lineOther
-		if stls || kind == lineMail || l.wait != waitNone {
+		if l.lineEnd() {
 			return i
 		}
 	}
 	return len(p)
+}
+
+// lineEnd takes the end of the current line, and reports whether go-smtp
+// must answer it before it is given more.
+func (l *lineCut) lineEnd() (cut bool) {
+	defer func() { l.keep, l.n, l.kind = l.keep[:0], 0, lineOther }()
+	if l.mode == modeSASL {
+		l.wait = waitSASL
+		return true
+	}
+	switch l.kind {
+	case lineMail:
+		l.hugeSize = hugeSize(l.keep)
+		return true
+	case lineBdat:
+		if len(l.keep) > maxKeptLine {
+			l.lost = true
+		} else {
+			l.skip = bdatChunk(l.keep)
+		}
+	case lineData:
+		l.wait = waitData
+	case lineAuth:
+		l.wait = waitSASL
+	}
+	return l.wait != waitNone || startsSTARTTLS(l.head[:l.n])
 }
 
 // startsSTARTTLS reports whether a line starting with h is STARTTLS to
